@@ -1,0 +1,163 @@
+"""The ``journeys`` command line: explore, validate, graph, demo serve.
+
+Exit codes: 0 no failure found, 1 failures found, 2 usage, configuration or
+model error. Every error the tool expects (a missing model file, a broken
+model, a bad flag, an unreachable target) is one clear line, not a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import click
+
+from . import __version__
+from .errors import ConfigError, JourneysError, ModelError
+from .events import EventBus
+from .explorer import ExploreSettings, Explorer
+from .graph import to_dot, to_mermaid
+from .loader import load_model
+from .reproductions import ReproductionWriter
+from .terminal import TerminalView
+from .transport import open_target, preflight
+from .validate import problems
+
+__all__ = ["main", "cli"]
+
+
+class Duration(click.ParamType):
+    """``90s``, ``10m``, ``2h``, ``1d`` or a number of seconds."""
+
+    name = "duration"
+    UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)):
+            return float(value)
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(value))
+        if not match or float(match.group(1)) <= 0:
+            self.fail(f"{value!r} is not a duration; use e.g. 90s, 10m, 2h or 1d", param, ctx)
+        return float(match.group(1)) * self.UNITS[match.group(2) or "s"]
+
+
+def _fail(error: JourneysError) -> None:
+    click.echo(f"journeys: error: {error}", err=True)
+    for problem in getattr(error, "problems", []):
+        click.echo(f"  {problem}", err=True)
+    sys.exit(error.exit_code)
+
+
+def _load_valid_model(spec: str):
+    model = load_model(spec)
+    found = problems(model)
+    if found:
+        raise ModelError(f"{spec}: {len(found)} problem(s) in model {model.name!r}", found)
+    return model
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="journeys")
+def cli() -> None:
+    """Property-based user journeys, walked against a live target."""
+
+
+@cli.command()
+@click.argument("model_spec", metavar="MODEL")
+@click.option("--target", required=True, help="'demo' for the embedded demo shop, or a base URL.")
+@click.option("--journeys", "journeys", type=click.IntRange(min=1), default=400, show_default=True,
+              help="Journeys to explore (shrinking and replays come on top).")
+@click.option("--max-steps", type=click.IntRange(min=1, max=1000), default=50, show_default=True,
+              help="Steps Hypothesis draws per journey (steps that cannot run are skipped).")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Seed for a reproducible run.")
+@click.option("--duration", type=Duration(), default=None, help="Stop exploring after this long (e.g. 10m).")
+@click.option("--replays", type=click.IntRange(min=1, max=100), default=5, show_default=True,
+              help="Replays of each failure's path that decide regression or intermittent.")
+@click.option("--out", "out_dir", default="reproductions", show_default=True,
+              help="Folder for the standalone pytest reproductions.")
+@click.option("--examples-db", default=".journeys/examples", show_default=True,
+              help="Hypothesis example database, so known failures are tried first next time.")
+@click.option("--no-examples-db", is_flag=True, help="Do not read or write the example database.")
+@click.option("--demo-bugs/--no-demo-bugs", default=True, show_default=True,
+              help="With --target demo: keep the demo's seeded bugs, or run a fixed build.")
+def explore(model_spec, target, journeys, max_steps, seed, duration, replays, out_dir, examples_db,
+            no_examples_db, demo_bugs) -> None:
+    """Explore MODEL (a .py file under models/) against --target."""
+    try:
+        model = _load_valid_model(model_spec)
+        opened = open_target(target, seed=seed or 0, demo_bugs=demo_bugs)
+        preflight(opened)
+    except JourneysError as error:
+        _fail(error)
+    settings = ExploreSettings(journeys=journeys, max_steps=max_steps, seed=seed, duration_s=duration,
+                               replays=replays, database=None if no_examples_db else examples_db)
+    view = TerminalView(reproductions_dir=out_dir)
+    writer = ReproductionWriter(out_dir, model=model.name, target=opened.label)
+    bus = EventBus([writer, view])
+    try:
+        finished = Explorer(model, opened, bus, settings).run()
+    finally:
+        bus.close()
+        opened.close()
+    if finished.interrupted and not finished.failures:
+        sys.exit(130)
+    sys.exit(finished.exit_code)
+
+
+@cli.command()
+@click.argument("model_spec", metavar="MODEL")
+def validate(model_spec) -> None:
+    """Check MODEL and report every problem at once (exit 2 if any)."""
+    try:
+        model = _load_valid_model(model_spec)
+    except JourneysError as error:
+        _fail(error)
+    pairs = sum(len(action.sources) for action in model.actions)
+    click.echo(f"{model_spec}: model {model.name!r} is valid: {len(model.states)} states, "
+               f"{len(model.actions)} actions ({pairs} edges), {len(model.actors)} actor(s), "
+               f"{len(model.invariants)} invariant(s)")
+
+
+@cli.command()
+@click.argument("model_spec", metavar="MODEL")
+@click.option("--format", "output_format", type=click.Choice(["mermaid", "dot"]), default="mermaid",
+              show_default=True)
+def graph(model_spec, output_format) -> None:
+    """Print MODEL's state graph as Mermaid or Graphviz dot."""
+    try:
+        model = _load_valid_model(model_spec)
+    except JourneysError as error:
+        _fail(error)
+    click.echo(to_mermaid(model) if output_format == "mermaid" else to_dot(model), nl=False)
+
+
+@cli.group()
+def demo() -> None:
+    """The embedded demo shop."""
+
+
+@demo.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=8765, show_default=True)
+@click.option("--bugs/--no-bugs", default=True, show_default=True, help="Seeded bugs on, or a fixed build.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def demo_serve(host, port, bugs, seed) -> None:
+    """Serve the demo shop over HTTP until interrupted."""
+    from .demo import DemoShop, serve
+
+    def ready(url: str) -> None:
+        state = "on" if bugs else "off (fixed build)"
+        click.echo(f"demo shop listening on {url} (seeded bugs {state}); Ctrl-C to stop", err=True)
+
+    try:
+        serve(DemoShop(bugs=bugs, seed=seed), host=host, port=port, ready=ready)
+    except OSError as error:
+        _fail(ConfigError(f"cannot listen on {host}:{port}: {error.strerror or error}"))
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,13 @@
+"""The embedded demo target: a small shop API with switchable seeded bugs.
+
+Re-exports the WSGI app (`DemoShop`) with its bug names and catalogue
+constants, its OpenAPI document, and the helpers that serve it over HTTP.
+"""
+
+from __future__ import annotations
+
+from engine.demo.app import BUGS, COUPON_CODES, PRODUCT_IDS, DemoShop
+from engine.demo.openapi import OPENAPI
+from engine.demo.server import serve, start_in_thread
+
+__all__ = ["BUGS", "COUPON_CODES", "OPENAPI", "PRODUCT_IDS", "DemoShop", "serve", "start_in_thread"]

@@ -1,0 +1,132 @@
+"""Typed events the engine emits while it explores; everything else subscribes.
+
+The explorer never prints, writes files or alerts by itself: it emits these
+immutable events to an ``EventBus``, and the terminal view, the reproduction
+writer (and later the DuckDB writer and alert sinks) are subscribers. Adding a
+sink never touches the walker.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol
+
+import attrs
+
+from .records import Failure, StepRecord
+
+__all__ = [
+    "Event", "RunStarted", "RoundStarted", "JourneyStarted", "StepFinished", "CleanupFinished",
+    "JourneyFinished", "FailureFound", "Notice", "RunFinished", "Subscriber", "EventBus",
+]
+
+
+def _now() -> float:
+    return time.time()
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    run_id: str
+    at: float = attrs.field(factory=_now)
+
+
+@attrs.frozen(kw_only=True)
+class RunStarted(Event):
+    model: str
+    model_file: str
+    target: str
+    seed: int
+    settings: dict[str, Any]
+    tool_version: str
+
+
+@attrs.frozen(kw_only=True)
+class RoundStarted(Event):
+    """A new Hypothesis search began; ``known`` failures no longer end it."""
+
+    round: int
+    known: tuple[str, ...]
+
+
+@attrs.frozen(kw_only=True)
+class JourneyStarted(Event):
+    journey: int
+    phase: str  # "explore", "shrink" (after a failure in this round) or "replay"
+
+
+@attrs.frozen(kw_only=True)
+class StepFinished(Event):
+    journey: int
+    phase: str
+    step: StepRecord
+
+
+@attrs.frozen(kw_only=True)
+class CleanupFinished(Event):
+    journey: int
+    actor: str
+    method: str
+    path: str
+    status: int | None
+    ok: bool
+
+
+@attrs.frozen(kw_only=True)
+class JourneyFinished(Event):
+    journey: int
+    phase: str
+    steps: int
+    outcome: str  # "passed", "failed", "known" (hit an already reported failure)
+    duration_ms: float
+
+
+@attrs.frozen(kw_only=True)
+class FailureFound(Event):
+    failure: Failure
+
+
+@attrs.frozen(kw_only=True)
+class Notice(Event):
+    """Something a person watching should know that is not a failure."""
+
+    message: str
+
+
+@attrs.frozen(kw_only=True)
+class RunFinished(Event):
+    journeys: int
+    shrink_journeys: int
+    steps: int
+    duration_s: float
+    failures: tuple[Failure, ...]
+    interrupted: bool
+    stop_reason: str
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failures else 0
+
+
+class Subscriber(Protocol):
+    def handle(self, event: Event) -> None: ...
+
+
+class EventBus:
+    """Delivers every event to every subscriber, in subscription order."""
+
+    def __init__(self, subscribers: list[Subscriber] | None = None) -> None:
+        self.subscribers: list[Subscriber] = list(subscribers or [])
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self.subscribers.append(subscriber)
+
+    def emit(self, event: Event) -> None:
+        for subscriber in self.subscribers:
+            subscriber.handle(event)
+
+    def close(self) -> None:
+        for subscriber in self.subscribers:
+            close = getattr(subscriber, "close", None)
+            if close is not None:
+                close()

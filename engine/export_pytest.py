@@ -1,0 +1,194 @@
+"""Write a failure's minimal reproduction as a standalone pytest file.
+
+The file needs only httpx and pytest (no journeys import). It reads the target
+from ``JOURNEYS_TARGET``, makes its test data unique with a fresh tag on every
+run, and takes every value an earlier response produced (tokens, ids) from that
+response rather than hard-coding it, so it runs against any environment. Each
+step's checks become ``assert`` lines; the failing check is the last one, so the
+test fails exactly while the bug is there.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from .records import CheckRecord, Failure, RequestRecord, StepRecord
+
+__all__ = ["render_pytest", "reproduction_path", "write_reproduction", "TARGET_VARIABLE"]
+
+TARGET_VARIABLE = "JOURNEYS_TARGET"
+DEFAULT_TARGET = "http://127.0.0.1:8765"
+MIN_CAPTURED_LENGTH = 6
+
+
+def reproduction_path(directory: str, failure: Failure) -> str:
+    action = re.sub(r"\W+", "_", failure.fingerprint.action).strip("_").lower()
+    return os.path.join(directory, f"test_{action}_{failure.id}.py")
+
+
+def write_reproduction(directory: str, failure: Failure, *, model: str, target: str) -> str:
+    os.makedirs(directory, exist_ok=True)
+    path = reproduction_path(directory, failure)
+    temporary = path + ".tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(render_pytest(failure, model=model, target=target))
+    os.replace(temporary, path)
+    return path
+
+
+class _Values:
+    """Known strings and the Python expressions that produce them in the test."""
+
+    def __init__(self) -> None:
+        self.expressions: dict[str, str] = {}
+
+    def learn_response(self, variable: str, body: Any) -> None:
+        for value, accessor in _string_leaves(body, ""):
+            if len(value) >= MIN_CAPTURED_LENGTH:
+                self.expressions.setdefault(value, f"{variable}.json(){accessor}")
+
+    def learn(self, value: str, expression: str) -> None:
+        self.expressions.setdefault(value, expression)
+
+    def render(self, value: Any) -> str:
+        if isinstance(value, str):
+            return self._render_string(value)
+        if isinstance(value, dict):
+            items = ", ".join(f"{self.render(k)}: {self.render(v)}" for k, v in value.items())
+            return "{" + items + "}"
+        if isinstance(value, (list, tuple)):
+            return "[" + ", ".join(self.render(v) for v in value) + "]"
+        return repr(value)
+
+    def _render_string(self, text: str) -> str:
+        known = sorted((v for v in self.expressions if v and v in text), key=len, reverse=True)
+        if not known:
+            return repr(text)
+        pattern = re.compile("|".join(re.escape(v) for v in known))
+        parts: list[str] = []
+        position = 0
+        for match in pattern.finditer(text):
+            if match.start() > position:
+                parts.append(repr(text[position:match.start()]))
+            parts.append(self.expressions[match.group(0)])
+            position = match.end()
+        if position < len(text):
+            parts.append(repr(text[position:]))
+        return " + ".join(parts)
+
+
+def _string_leaves(body: Any, accessor: str):
+    if isinstance(body, str):
+        yield body, accessor
+    elif isinstance(body, dict):
+        for key, value in body.items():
+            yield from _string_leaves(value, f"{accessor}[{key!r}]")
+    elif isinstance(body, list):
+        for index, value in enumerate(body):
+            yield from _string_leaves(value, f"{accessor}[{index}]")
+
+
+def _test_name(failure: Failure) -> str:
+    words = re.sub(r"[^0-9a-zA-Z]+", "_", f"{failure.fingerprint.action} {failure.fingerprint.check}")
+    return "test_" + words.strip("_").lower()[:80]
+
+
+def render_pytest(failure: Failure, *, model: str, target: str) -> str:
+    values = _Values()
+    body: list[str] = []
+    tags = [tag for step in failure.steps for tag in step.tags]
+    for number, tag in enumerate(tags, 1):
+        values.learn(tag, f"tag{number}")
+    counter = 0
+    for step in failure.steps:
+        failing = step is failure.failing_step
+        note = "  <- fails here" if failing else ""
+        body.append(f"        # step {step.index + 1}: {step.actor} {step.action}{note}")
+        variables: list[str] = []
+        for request in step.requests:
+            counter += 1
+            variable = f"r{counter}"
+            variables.append(variable)
+            body.append(f"        {variable} = {_render_request(request, values)}")
+        for check in step.checks:
+            if check.passed and check.source == "invariant":
+                continue
+            body.extend(_render_check(check, variables, values))
+        for variable, request in zip(variables, step.requests):
+            if request.response_json is not None:
+                values.learn_response(variable, request.response_json)
+    tag_lines = [f"    tag{n} = TAG + \"x{n}\"" for n in range(1, len(tags) + 1)]
+    header = _header(failure, model=model, target=target)
+    lines = [
+        header,
+        "import os",
+        "import uuid",
+        "",
+        "import httpx",
+        "",
+        f'TARGET = os.environ.get("{TARGET_VARIABLE}", "{DEFAULT_TARGET}")',
+        'TAG = "jr" + uuid.uuid4().hex[:8]  # fresh test data on every run',
+        "",
+        "",
+        f"def {_test_name(failure)}():",
+        *tag_lines,
+        "    with httpx.Client(base_url=TARGET, timeout=30) as client:",
+        *body,
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _header(failure: Failure, *, model: str, target: str) -> str:
+    fingerprint = failure.fingerprint
+    message = failure.message.replace('"""', "'''").replace("\\", "\\\\")
+    return "\n".join([
+        '"""Reproduction of a failure found by journeys.',
+        "",
+        f"Failure {failure.id}: {fingerprint}".replace("\\", "\\\\"),
+        f"Kind: {failure.kind} (failed {failure.replays_failed} of {failure.replays_run} replays)",
+        f"Check: {message}",
+        f"Found by journeys {failure.tool_version}, model {model}, target {target}, seed {failure.seed}.",
+        "",
+        "Needs only httpx and pytest. Run it against any target:",
+        f"    {TARGET_VARIABLE}=http://127.0.0.1:8765 pytest {os.path.basename(reproduction_path('.', failure))}",
+        "It fails while the bug is there and passes once it is fixed.",
+        '"""',
+        "",
+    ])
+
+
+def _render_request(request: RequestRecord, values: _Values) -> str:
+    arguments = [values.render(request.path)]
+    if request.params:
+        arguments.append(f"params={values.render(request.params)}")
+    if request.json is not None:
+        arguments.append(f"json={values.render(request.json)}")
+    if request.headers:
+        arguments.append(f"headers={values.render(request.headers)}")
+    return f"client.{request.method.lower()}({', '.join(arguments)})"
+
+
+def _render_check(check: CheckRecord, variables: list[str], values: _Values) -> list[str]:
+    if check.response is None or not 0 <= check.response < len(variables):
+        return [f"        # not exported: {check.name!r} ({check.kind} check in model code)"]
+    r = variables[check.response]
+    detail = f'f"{_escape_braces(check.name)}: got {{{r}.status_code}} {{{r}.text[:300]}}"'
+    if check.kind == "status":
+        codes = check.expected
+        condition = (f"{r}.status_code == {codes[0]}" if len(codes) == 1
+                     else f"{r}.status_code in ({', '.join(map(str, codes))})")
+    elif check.kind == "status_below":
+        condition = f"{r}.status_code < {check.expected}"
+    elif check.kind == "field":
+        accessor = "".join(f"[{part!r}]" for part in check.expected["path"])
+        condition = f"{r}.json(){accessor} {check.expected['op']} {values.render(check.expected['value'])}"
+    else:
+        return [f"        # not exported: {check.name!r} ({check.kind} check in model code)"]
+    return [f"        assert {condition}, {detail}"]
+
+
+def _escape_braces(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("{", "{{").replace("}", "}}")

@@ -1,0 +1,375 @@
+"""One journey: actors moving through the model's states, one checked step at a time.
+
+``JourneyRunner`` is the step template shared by the Hypothesis walk and by
+replays: run the action with its drawn data through a ``StepContext`` (which
+sends requests via the ``TargetClient`` and records checks), run the model's
+invariants on every response, record the step, emit ``StepFinished``, and
+either move the actor to the action's target state or return a ``StepFailure``
+with its fingerprint. ``finish`` runs the journey's registered clean-ups.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+import traceback
+from typing import Any, Callable
+
+import attrs
+import httpx
+
+from . import checks
+from .checks import CheckFailed
+from .events import CleanupFinished, Event, JourneyFinished, JourneyStarted, StepFinished
+from .model import Action, Model
+from .records import CheckRecord, Fingerprint, RequestRecord, StepRecord, status_class, to_jsonable
+from .transport import TargetClient
+
+__all__ = ["Resource", "StepFailure", "StepContext", "JourneyRunner", "Tagger", "KNOWN"]
+
+
+@attrs.frozen
+class Resource:
+    """A value an action produced for later actions (an order, a review...)."""
+
+    kind: str
+    owner: str
+    value: Any
+    step: int
+
+    def as_ref(self) -> dict[str, Any]:
+        return {"$resource": self.kind, "step": self.step, "owner": self.owner}
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} from step {self.step} by {self.owner}>"
+
+
+@attrs.frozen
+class StepFailure:
+    """A step failed with a failure not yet known in this round."""
+
+    fingerprint: Fingerprint
+    check: CheckRecord
+    steps: tuple[StepRecord, ...]
+    journey: int
+
+
+KNOWN = object()  # the step hit a failure reported earlier: the journey just ends
+
+
+class Tagger:
+    """Unique tags for test data, so journeys never collide and data is recognisable."""
+
+    def __init__(self, run_id: str) -> None:
+        self.prefix = "jy" + run_id[:6]
+        self.counter = itertools.count(1)
+
+    def next(self) -> str:
+        return f"{self.prefix}x{next(self.counter)}"
+
+
+class _Aborted(Exception):
+    def __init__(self, record: CheckRecord) -> None:
+        super().__init__(record.message)
+        self.record = record
+
+
+class StepContext:
+    """What an action function receives as ``step``: requests, memory and checks."""
+
+    def __init__(self, runner: JourneyRunner, actor: str, action: str) -> None:
+        self._runner = runner
+        self.actor = actor
+        self.action = action
+        self.me: dict[str, Any] = runner.memory[actor]
+        self.shared: dict[str, Any] = runner.shared
+        self.requests: list[RequestRecord] = []
+        self.responses: list[httpx.Response] = []
+        self.checks: list[CheckRecord] = []
+        self.tags: list[str] = []
+
+    # --- requests -------------------------------------------------------------------------
+    def request(self, method: str, template: str, *, json: Any = None,
+                params: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
+                **path_vars: Any) -> httpx.Response:
+        sent_headers = dict(headers or {})
+        token = self._runner.tokens.get(self.actor)
+        if token and "Authorization" not in sent_headers:
+            sent_headers["Authorization"] = f"Bearer {token}"
+        response, record = self._runner.client.send(method, template, path_vars=path_vars, json=json,
+                                                    params=params, headers=sent_headers)
+        self.requests.append(record)
+        if response is None:
+            raise _Aborted(CheckRecord(
+                name="target answers", kind="error", passed=False, expected="a response",
+                actual=record.error, response=len(self.requests) - 1,
+                message=f"{method} {record.path}: no response after {record.attempts} attempts "
+                        f"({record.error})"))
+        self.responses.append(response)
+        return response
+
+    def get(self, template: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", template, **kwargs)
+
+    def post(self, template: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", template, **kwargs)
+
+    def put(self, template: str, **kwargs: Any) -> httpx.Response:
+        return self.request("PUT", template, **kwargs)
+
+    def patch(self, template: str, **kwargs: Any) -> httpx.Response:
+        return self.request("PATCH", template, **kwargs)
+
+    def delete(self, template: str, **kwargs: Any) -> httpx.Response:
+        return self.request("DELETE", template, **kwargs)
+
+    # --- the actor's session and test data --------------------------------------------
+    def authenticate(self, token: str | None) -> None:
+        """Send ``Authorization: Bearer token`` on this actor's later requests (None: stop)."""
+        self._runner.tokens[self.actor] = token
+
+    @property
+    def signed_in(self) -> bool:
+        """Whether this actor currently sends a bearer token."""
+        return bool(self._runner.tokens.get(self.actor))
+
+    def unique(self, value: str) -> str:
+        """Tag test data so it is unique and recognisable: ``a@x.org`` -> ``a+jy1a2b3cx7@x.org``."""
+        tag = self._runner.tagger.next()
+        self.tags.append(tag)
+        if "@" in value:
+            local, _, domain = value.rpartition("@")
+            return f"{local}+{tag}@{domain}"
+        return f"{value}-{tag}"
+
+    def cleanup(self, method: str, template: str, **path_vars: Any) -> None:
+        """Register a request that removes what this step created, run when the journey ends."""
+        self._runner.cleanups.append((self.actor, self._runner.tokens.get(self.actor),
+                                      method, template, path_vars))
+
+    # --- checks ----------------------------------------------------------------------------
+    def _index(self, response: httpx.Response) -> int | None:
+        return next((i for i, r in enumerate(self.responses) if r is response), None)
+
+    def _record(self, record: CheckRecord) -> None:
+        self.checks.append(record)
+        if not record.passed:
+            raise CheckFailed(record)
+
+    def expect_status(self, response: httpx.Response, *codes: int, name: str | None = None) -> None:
+        """The response status is one of ``codes``."""
+        self._record(checks.status_check(response, codes, name=name, index=self._index(response),
+                                         source="action"))
+
+    def expect_field(self, response: httpx.Response, path: str, op: str, value: Any, *,
+                     name: str | None = None) -> None:
+        """A JSON field compares to ``value``: ``step.expect_field(r, "total", ">=", 0)``."""
+        self._record(checks.field_check(response, path, op, value, name=name,
+                                        index=self._index(response), source="action"))
+
+    def expect(self, condition: bool, name: str, detail: str | None = None, *,
+               response: httpx.Response | None = None) -> None:
+        """Any other condition (model code decides; exported as a comment, not an assert)."""
+        index = self._index(response) if response is not None else None
+        self._record(checks.condition_check(condition, name, detail, index=index, source="action"))
+
+
+class InvariantCheck:
+    """What an invariant function receives as ``check``."""
+
+    def __init__(self, context: StepContext, name: str, index: int) -> None:
+        self._context = context
+        self._name = name
+        self._index = index
+
+    def _record(self, record: CheckRecord) -> None:
+        # Passing invariant checks are implied by a passing step; only failures are kept.
+        if not record.passed:
+            self._context._record(record)
+
+    def status(self, response: httpx.Response, *codes: int) -> None:
+        self._record(checks.status_check(response, codes, name=self._name, index=self._index,
+                                         source="invariant"))
+
+    def status_below(self, response: httpx.Response, limit: int) -> None:
+        """The status is below ``limit`` (e.g. 500: no server errors)."""
+        self._record(checks.status_below_check(response, limit, name=self._name, index=self._index,
+                                               source="invariant"))
+
+    def field(self, response: httpx.Response, path: str, op: str, value: Any) -> None:
+        self._record(checks.field_check(response, path, op, value, name=self._name,
+                                        index=self._index, source="invariant"))
+
+    def that(self, condition: bool, detail: str | None = None) -> None:
+        self._record(checks.condition_check(condition, self._name, detail, index=self._index,
+                                            source="invariant"))
+
+
+class JourneyRunner:
+    """Runs the steps of one journey and keeps what its actors hold."""
+
+    def __init__(self, *, model: Model, client: TargetClient, emit: Callable[[Event], None],
+                 run_id: str, journey: int, phase: str, known: frozenset[str], tagger: Tagger) -> None:
+        self.model = model
+        self.client = client
+        self.emit = emit
+        self.run_id = run_id
+        self.journey = journey
+        self.phase = phase
+        self.known = known
+        self.tagger = tagger
+        self.states: dict[str, str] = {actor: model.start for actor in model.actors}
+        self.memory: dict[str, dict[str, Any]] = {actor: {} for actor in model.actors}
+        self.shared: dict[str, Any] = {}
+        self.tokens: dict[str, str | None] = {}
+        self.steps: list[StepRecord] = []
+        self.pools: dict[str, list[Resource]] = {kind: [] for kind in model.resources}
+        self.cleanups: list[tuple] = []
+        self.ended = False
+        self.outcome = "passed"
+        self.failure: StepFailure | None = None
+        self.started = time.perf_counter()
+        emit(JourneyStarted(run_id=run_id, journey=journey, phase=phase))
+
+    @classmethod
+    def inert(cls, model: Model) -> JourneyRunner:
+        """A journey that runs nothing and reports nothing (the budget is spent)."""
+        runner = cls.__new__(cls)
+        runner.model, runner.ended, runner.failure, runner.inert_journey = model, True, None, True
+        return runner
+
+    inert_journey = False
+
+    def enabled(self, actor: str, action: Action) -> bool:
+        if self.ended or self.states[actor] not in action.sources:
+            return False
+        if action.precondition is None:
+            return True
+        return bool(action.precondition(self.memory[actor]))
+
+    def attempt(self, actor: str, action: Action, drawn: dict[str, Any]) -> bool:
+        """Run a drawn step if it can run now; resources are drawn as pool positions.
+
+        Returns whether the step ran. A step that cannot run is skipped without
+        a trace, which keeps what Hypothesis draws independent of the target.
+        """
+        if not self.enabled(actor, action):
+            return False
+        data = dict(drawn)
+        for key, kind in action.consumes.items():
+            pool = self.pools[kind.name]
+            if not pool:
+                return False
+            data[key] = pool[drawn[key] % len(pool)]
+        self.run(actor, action, data)
+        return True
+
+    def run(self, actor: str, action: Action, data: dict[str, Any]) -> Any:
+        """Run one step: the produced value, ``None``, ``KNOWN`` or a ``StepFailure``."""
+        context = StepContext(self, actor, action.name)
+        source = self.states[actor]
+        started = time.perf_counter()
+        result: Any = None
+        failed: CheckRecord | None = None
+        try:
+            result = action.function(context, **data)
+        except (CheckFailed, _Aborted) as raised:
+            failed = raised.record
+        except Exception as error:  # the model's code, or a response it could not parse
+            failed = _error_record(error, action.function, len(context.requests) - 1)
+        if failed is None:
+            failed = self._check_invariants(context)
+        duration_ms = (time.perf_counter() - started) * 1000
+        if failed is not None and failed not in context.checks:
+            context.checks.append(failed)
+        produced = None
+        if failed is None:
+            self.states[actor] = action.target or source
+            if action.produces is not None and result is not None:
+                produced = action.produces.name
+        record = StepRecord(
+            index=len(self.steps), actor=actor, action=action.name, source=source,
+            target=self.states[actor], data=to_jsonable(data), requests=tuple(context.requests),
+            checks=tuple(context.checks), outcome="failed" if failed else "passed",
+            duration_ms=duration_ms, tags=tuple(context.tags), produced=produced)
+        self.steps.append(record)
+        self.emit(StepFinished(run_id=self.run_id, journey=self.journey, phase=self.phase, step=record))
+        if failed is not None:
+            return self._fail(record, failed)
+        if produced is not None:
+            resource = Resource(kind=produced, owner=actor, value=result, step=record.index)
+            self.pools[produced].append(resource)
+            return resource
+        return None
+
+    def _cleaned(self, actor: str, method: str, path: str, status: int | None) -> None:
+        ok = status is not None and (status < 300 or status in (404, 410))
+        self.emit(CleanupFinished(run_id=self.run_id, journey=self.journey, actor=actor,
+                                  method=method, path=path, status=status, ok=ok))
+
+    def _check_invariants(self, context: StepContext) -> CheckRecord | None:
+        for index, response in enumerate(context.responses):
+            for invariant in self.model.invariants:
+                try:
+                    invariant.function(InvariantCheck(context, invariant.name, index), response)
+                except CheckFailed as raised:
+                    return raised.record
+                except Exception as error:
+                    return _error_record(error, invariant.function, index,
+                                         prefix=f"invariant {invariant.name!r}: ")
+        return None
+
+    def _fail(self, record: StepRecord, check: CheckRecord) -> Any:
+        self.ended = True
+        status = (record.requests[check.response].status
+                  if check.response is not None and 0 <= check.response < len(record.requests)
+                  else record.last_status)
+        label = f"invariant: {check.name}" if check.source == "invariant" else check.name
+        fingerprint = Fingerprint(action=record.action, check=label, status=status_class(status))
+        if fingerprint.id in self.known:
+            self.outcome = "known"
+            return KNOWN
+        self.outcome = "failed"
+        self.failure = StepFailure(fingerprint=fingerprint, check=check, steps=tuple(self.steps),
+                                   journey=self.journey)
+        return self.failure
+
+    def finish(self) -> None:
+        """Run clean-ups (newest first), then the model's teardowns; never raises."""
+        if self.inert_journey:
+            return
+        for actor, token, method, template, path_vars in reversed(self.cleanups):
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            try:
+                response, record = self.client.send(method, template, path_vars=path_vars,
+                                                    headers=headers)
+            except Exception:  # a clean-up must never break the run
+                response, record = None, None
+            status = response.status_code if response is not None else None
+            self._cleaned(actor, method, record.path if record else template, status)
+        self.cleanups.clear()
+        for teardown in self.model.teardowns:
+            for actor in self.model.actors:
+                context = StepContext(self, actor, f"teardown:{teardown.__name__}")
+                try:
+                    teardown(context)
+                except Exception:  # reported through the requests it made, never raised
+                    pass
+                for record in context.requests:
+                    self._cleaned(actor, record.method, record.path, record.status)
+        self.emit(JourneyFinished(run_id=self.run_id, journey=self.journey, phase=self.phase,
+                                  steps=len(self.steps), outcome=self.outcome,
+                                  duration_ms=(time.perf_counter() - self.started) * 1000))
+
+
+def _error_record(error: Exception, function: Callable[..., Any], response: int,
+                  prefix: str = "") -> CheckRecord:
+    code = getattr(function, "__code__", None)
+    frames = traceback.extract_tb(error.__traceback__)
+    where = next((f for f in reversed(frames) if code and f.filename == code.co_filename), None)
+    location = f" at {os.path.basename(where.filename)}:{where.lineno}" if where else ""
+    return CheckRecord(name=f"{prefix}error: {type(error).__name__}", kind="error", passed=False,
+                       expected="no exception", actual=f"{type(error).__name__}: {error}",
+                       message=f"{prefix}{type(error).__name__}: {error}{location}",
+                       response=response if response >= 0 else None)

@@ -1,0 +1,151 @@
+"""Immutable records of what a walk did: requests, checks, steps, failures.
+
+These are the nouns every other module shares. A ``StepRecord`` holds everything
+needed to show, replay or export one step of a journey; a ``Failure`` holds the
+minimal reproduction of one distinct bug together with its fingerprint and the
+tally of the replays that decided its kind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "RequestRecord",
+    "CheckRecord",
+    "StepRecord",
+    "Fingerprint",
+    "Failure",
+    "status_class",
+    "to_jsonable",
+]
+
+
+def status_class(status: int | None) -> str:
+    """'2xx', '4xx', '5xx'... or 'no response' when the request never got one."""
+    if status is None:
+        return "no response"
+    return f"{status // 100}xx"
+
+
+def to_jsonable(value: Any) -> Any:
+    """A JSON-compatible copy of drawn data (tuples become lists, odd objects repr)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_jsonable(v) for v in value]
+    as_ref = getattr(value, "as_ref", None)
+    if callable(as_ref):
+        return as_ref()
+    return repr(value)
+
+
+@attrs.frozen
+class RequestRecord:
+    """One HTTP exchange with the target, as sent and as answered."""
+
+    method: str
+    template: str
+    path: str
+    params: dict[str, Any] | None
+    json: Any
+    headers: dict[str, str]
+    status: int | None
+    response_json: Any
+    response_text: str
+    response_bytes: int
+    elapsed_ms: float
+    attempts: int = 1
+    error: str | None = None
+
+
+@attrs.frozen
+class CheckRecord:
+    """The outcome of one check on a response.
+
+    ``kind`` is ``status`` (expected: list of codes), ``status_below`` (a limit), ``field`` (expected:
+    ``{"path": [...], "op": ">=", "value": 0}``), ``condition`` (model code
+    decided; not exportable as data) or ``error`` (an exception in the step).
+    """
+
+    name: str
+    kind: str
+    passed: bool
+    expected: Any
+    actual: Any
+    message: str
+    response: int | None = None
+    source: str = "action"
+
+
+@attrs.frozen
+class StepRecord:
+    """One action taken by one actor, with its data, requests and checks."""
+
+    index: int
+    actor: str
+    action: str
+    source: str
+    target: str
+    data: dict[str, Any]
+    requests: tuple[RequestRecord, ...]
+    checks: tuple[CheckRecord, ...]
+    outcome: str
+    duration_ms: float
+    tags: tuple[str, ...] = ()
+    produced: str | None = None
+
+    @property
+    def failed_check(self) -> CheckRecord | None:
+        return next((c for c in self.checks if not c.passed), None)
+
+    @property
+    def last_status(self) -> int | None:
+        return self.requests[-1].status if self.requests else None
+
+
+@attrs.frozen
+class Fingerprint:
+    """What makes two failures the same bug: action, failed check, status class."""
+
+    action: str
+    check: str
+    status: str
+
+    @property
+    def id(self) -> str:
+        raw = json.dumps([self.action, self.check, self.status]).encode()
+        return hashlib.sha1(raw).hexdigest()[:10]
+
+    def __str__(self) -> str:
+        return f"{self.action}: {self.check} ({self.status})"
+
+
+@attrs.frozen
+class Failure:
+    """A distinct failure with its minimal reproduction and how it was classified."""
+
+    fingerprint: Fingerprint
+    kind: str
+    message: str
+    steps: tuple[StepRecord, ...]
+    replays_failed: int
+    replays_run: int
+    found_in_journey: int
+    seed: int | None
+    tool_version: str
+    hypothesis_flaky: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.fingerprint.id
+
+    @property
+    def failing_step(self) -> StepRecord:
+        return self.steps[-1]

@@ -1,0 +1,59 @@
+"""Replay a recorded journey step by step, without Hypothesis.
+
+Used to decide a failure's kind (does its minimal path fail every time?) and,
+later, to re-check a stored failure against another target. Drawn data is
+reused as recorded; resources are re-produced by the replayed steps, and test
+data gets fresh tags, so a replay never collides with the original journey.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from .events import Event
+from .journey import JourneyRunner, Resource, StepFailure, Tagger
+from .model import Model
+from .records import StepRecord
+from .transport import TargetClient
+
+__all__ = ["replay_steps", "ReplayMismatch"]
+
+
+class ReplayMismatch(Exception):
+    """The recorded path cannot be replayed against this model."""
+
+
+def _resolve(value: Any, produced: dict[int, Resource]) -> Any:
+    if isinstance(value, dict) and "$resource" in value:
+        resource = produced.get(value.get("step"))
+        if resource is None:
+            raise ReplayMismatch(f"step {value.get('step')} did not produce a {value['$resource']} this time")
+        return resource
+    return value
+
+
+def replay_steps(steps: Sequence[StepRecord], *, model: Model, client: TargetClient,
+                 emit: Callable[[Event], None], run_id: str, journey: int,
+                 tagger: Tagger) -> StepFailure | None:
+    """Run ``steps`` again; the first failure, or ``None`` if every step passed."""
+    runner = JourneyRunner(model=model, client=client, emit=emit, run_id=run_id, journey=journey,
+                           phase="replay", known=frozenset(), tagger=tagger)
+    produced: dict[int, Resource] = {}
+    try:
+        for record in steps:
+            try:
+                action = model.action_named(record.action)
+            except KeyError:
+                raise ReplayMismatch(f"the model has no action {record.action!r}") from None
+            if not runner.enabled(record.actor, action):
+                raise ReplayMismatch(f"step {record.index} ({record.actor} {record.action}) cannot run "
+                                     f"from state {runner.states[record.actor]!r} this time")
+            data = {key: _resolve(value, produced) for key, value in record.data.items()}
+            outcome = runner.run(record.actor, action, data)
+            if isinstance(outcome, StepFailure):
+                return outcome
+            if isinstance(outcome, Resource):
+                produced[record.index] = outcome
+        return None
+    finally:
+        runner.finish()
