@@ -248,13 +248,16 @@ class JourneyRunner:
             return True
         return bool(action.precondition(self.memory[actor]))
 
+    def can_run(self, actor: str, action: Action) -> bool:
+        """In a source state, precondition holds, and a resource for each one consumed."""
+        return self.enabled(actor, action) and all(self.pools[kind.name] for kind in action.consumes.values())
+
     def attempt(self, actor: str, action: Action, drawn: dict[str, Any]) -> bool:
         """Run a drawn step if it can run now; resources are drawn as pool positions.
 
-        Returns whether the step ran. A step that cannot run is skipped without
-        a trace, which keeps what Hypothesis draws independent of the target.
+        Returns whether the step ran.
         """
-        if not self.enabled(actor, action):
+        if not self.can_run(actor, action):
             return False
         data = dict(drawn)
         for key, kind in action.consumes.items():

@@ -1,18 +1,18 @@
 """Compile a journey model into a Hypothesis rule-based state machine.
 
-Every action becomes a rule whose arguments are the action's strategies plus
-the actor who should take it; one example is one journey from the start state. A live target is
-not deterministic (a 503 here, data another journey left there), while
-Hypothesis insists that what it draws depends only on what it drew before. So
-the machine never lets the target steer the draws: rules have no Hypothesis
-preconditions and no bundles. A drawn rule is taken by the drawn actor if it
-can, else by the next actor who can (same data, so the draws do not change);
-if no actor is in a source state of the action with its precondition holding
-and a resource to consume, the rule is simply skipped; a resource is drawn as a number and picked from the pool
-modulo its size. When a step fails, the remaining draws are skipped too and the
-failure is raised at teardown, as an exception class made for its fingerprint,
-so Hypothesis tells distinct bugs apart and shrinks each to its own minimal
-journey (skipped draws shrink away).
+One example is one journey from the start state; each Hypothesis step is one
+step of the journey. A live target is not deterministic (a 503 here, data
+another journey left there), while Hypothesis insists that the *shape* of what
+it draws depends only on what it drew before. So every step draws the same
+shape whatever the target did: a choice number, an actor number and the data
+of every action. The engine then lists the (actor, action) pairs that can run
+now (the actor is in a source state, the precondition holds, a resource is
+there to consume), each repeated by its weight, and takes the one the choice
+number points at, with that action's data. Data drawn for the other actions is
+unused and shrinks away. When a step fails, the rest of the journey draws but
+does nothing, and the failure is raised at teardown as an exception class made
+for its fingerprint, so Hypothesis tells distinct bugs apart and shrinks each
+to its own minimal journey.
 """
 
 from __future__ import annotations
@@ -63,11 +63,34 @@ class Session(Protocol):
     def end_journey(self, runner: JourneyRunner) -> StepFailure | None: ...
 
 
-ACTOR_ARGUMENT = "journeys_actor"
+CHOICE = "journeys_choice"
+ACTOR = "journeys_actor"
+
+
+def data_argument(action: Action, key: str) -> str:
+    return f"{action.name}__{key}"
 
 
 def compile_machine(model: Model, session: Session) -> type[RuleBasedStateMachine]:
-    namespace: dict[str, Any] = {action.name: _make_rule(model, action) for action in model.actions}
+    arguments: dict[str, Any] = {CHOICE: st.integers(0, 255), ACTOR: st.integers(0, len(model.actors) - 1)}
+    for action in model.actions:
+        for key, value in action.data.items():
+            arguments[data_argument(action, key)] = RESOURCE_PICK if isinstance(value, ResourceKind) else value
+
+    @rule(**arguments)
+    def step(machine: RuleBasedStateMachine, **drawn: Any) -> None:
+        runner = machine.runner
+        if runner.ended:
+            return
+        first = drawn[ACTOR]
+        actors = model.actors[first:] + model.actors[:first]  # the drawn actor first
+        runnable = [(actor, action) for actor in actors for action in model.actions
+                    for _ in range(max(1, action.weight)) if runner.can_run(actor, action)]
+        if not runnable:
+            return
+        actor, action = runnable[drawn[CHOICE] % len(runnable)]
+        data = {key: drawn[data_argument(action, key)] for key in action.data}
+        runner.attempt(actor, action, data)
 
     def __init__(machine: RuleBasedStateMachine) -> None:
         RuleBasedStateMachine.__init__(machine)
@@ -78,23 +101,6 @@ def compile_machine(model: Model, session: Session) -> type[RuleBasedStateMachin
         if failure is not None:
             _raise_failure(failure)
 
-    namespace.update(__init__=__init__, teardown=teardown)
     class_name = "".join(part.capitalize() for part in model.name.replace("-", "_").split("_")) + "Journeys"
-    return type(class_name, (RuleBasedStateMachine,), namespace)
-
-
-def _make_rule(model: Model, action: Action) -> Callable:
-    arguments = {key: RESOURCE_PICK if isinstance(value, ResourceKind) else value
-                 for key, value in action.data.items()}
-    actors = model.actors
-    if len(actors) > 1:
-        arguments[ACTOR_ARGUMENT] = st.integers(0, len(actors) - 1)
-
-    def step(machine: RuleBasedStateMachine, **data: Any) -> None:
-        first = data.pop(ACTOR_ARGUMENT, 0)
-        for offset in range(len(actors)):
-            if machine.runner.attempt(actors[(first + offset) % len(actors)], action, data):
-                return
-
-    step.__name__ = step.__qualname__ = action.name
-    return rule(**arguments)(step)
+    return type(class_name, (RuleBasedStateMachine,), {"step": step, "__init__": __init__,
+                                                        "teardown": teardown})

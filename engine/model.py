@@ -43,6 +43,7 @@ class Action:
     function: Callable[..., Any]
     file: str
     line: int
+    weight: int = 1
 
     @property
     def consumes(self) -> dict[str, ResourceKind]:
@@ -101,7 +102,7 @@ class Model:
                data: dict[str, Any] | None = None,
                precondition: Callable[[dict], bool] | None = None,
                produces: ResourceKind | None = None,
-               name: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+               name: str | None = None, weight: int = 1) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Declare the decorated function as an action (an edge ``source -> target``).
 
         ``target=None`` means the action leaves the actor where it was (a
@@ -109,7 +110,9 @@ class Model:
 
         The function is called as ``function(step, **data)``; ``data`` maps
         argument names to Hypothesis strategies or to resources to consume.
-        Returning a value adds it to ``produces``.
+        Returning a value adds it to ``produces``. ``weight`` makes Hypothesis
+        draw the action that many times as often as a weight-1 action (use it
+        for the steps that lead deep into the graph).
         """
         sources = (source,) if isinstance(source, str) else tuple(source)
 
@@ -118,7 +121,7 @@ class Model:
             self.actions.append(Action(
                 name=name or function.__name__, sources=sources, target=target,
                 data=dict(data or {}), precondition=precondition, produces=produces,
-                function=function, file=file, line=line,
+                function=function, file=file, line=line, weight=weight,
             ))
             return function
 

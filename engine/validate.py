@@ -116,6 +116,9 @@ def _action_problems(model: Model, action: Action) -> list[Problem]:
     if action.precondition is not None and not callable(action.precondition):
         found.append(problem(f"precondition {action.precondition!r} is not callable",
                              "pass a function of the actor's memory, e.g. lambda me: 'token' in me"))
+    if not isinstance(action.weight, int) or isinstance(action.weight, bool) or not 1 <= action.weight <= 20:
+        found.append(problem(f"weight {action.weight!r} is not a whole number from 1 to 20",
+                             "pass weight=1 (the default) up to weight=20"))
     found += _signature_problems(action, problem)
     return found
 

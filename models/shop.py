@@ -94,7 +94,7 @@ def read_recent_reviews(step):
 
 
 # --- cart and checkout ---------------------------------------------------------------------
-@model.action(source=SIGNED_IN, target="has_cart",
+@model.action(weight=3, source=SIGNED_IN, target="has_cart",
               data={"product": st.sampled_from(sorted(PRODUCTS)), "quantity": quantities()})
 def add_to_cart(step, product, quantity):
     before = step.me.get("cart", {}).get("subtotal", 0)
@@ -105,7 +105,7 @@ def add_to_cart(step, product, quantity):
     step.me["cart"] = r.json()
 
 
-@model.action(source="has_cart", target="has_cart", data={"pick": st.integers(0, 9)},
+@model.action(weight=3, source="has_cart", target="has_cart", data={"pick": st.integers(0, 9)},
               precondition=lambda me: me.get("cart", {}).get("items"))
 def remove_from_cart(step, pick):
     items = step.me["cart"]["items"]
@@ -115,7 +115,7 @@ def remove_from_cart(step, pick):
     step.me["cart"] = r.json()
 
 
-@model.action(source="has_cart", target="has_cart", data={"code": coupon_codes(tuple(COUPONS))})
+@model.action(weight=3, source="has_cart", target="has_cart", data={"code": coupon_codes(tuple(COUPONS))})
 def apply_coupon(step, code):
     subtotal = step.me.get("cart", {}).get("subtotal", 0)
     r = step.post("/api/cart/coupon", json={"code": code})
@@ -137,7 +137,7 @@ def view_cart(step):
     step.me["cart"] = r.json()
 
 
-@model.action(source="has_cart", target="ordered", produces=orders, data={"shipping": addresses()},
+@model.action(weight=3, source="has_cart", target="ordered", produces=orders, data={"shipping": addresses()},
               precondition=lambda me: me.get("cart", {}).get("items"))
 def checkout(step, shipping):
     expected_total = step.me["cart"]["total"]
@@ -149,7 +149,7 @@ def checkout(step, shipping):
 
 
 # --- orders ----------------------------------------------------------------------------------
-@model.action(source=SIGNED_IN, target=None, data={"order": orders})
+@model.action(weight=3, source=SIGNED_IN, target=None, data={"order": orders})
 def view_order(step, order):
     r = step.get("/api/orders/{order_id}", order_id=order.value["id"])
     if order.value["owner"] == step.me.get("user_id"):

@@ -31,6 +31,7 @@ def addresses() -> st.SearchStrategy[dict[str, str]]:
         "name": field(60),
         "street": field(80),
         "city": field(40),
-        "postcode": st.from_regex(r"[A-Z0-9]{2,5}( ?[A-Z0-9]{2,4})?", fullmatch=True),
+        "postcode": st.text("ABCDEFGHJKLMNPRSTUVWXYZ0123456789 -", min_size=2, max_size=10)
+                      .map(str.strip).filter(bool),
         "country": st.sampled_from(("GB", "FR", "DE", "JP", "BR", "EG", "US")),
     })
