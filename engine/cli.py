@@ -18,6 +18,7 @@ from .events import EventBus
 from .explorer import ExploreSettings, Explorer
 from .graph import to_dot, to_mermaid
 from .loader import load_model
+from .report_json import JsonReport
 from .reproductions import ReproductionWriter
 from .terminal import TerminalView
 from .transport import open_target, preflight
@@ -67,8 +68,8 @@ def cli() -> None:
 @click.option("--target", required=True, help="'demo' for the embedded demo shop, or a base URL.")
 @click.option("--journeys", "journeys", type=click.IntRange(min=1), default=400, show_default=True,
               help="Journeys to explore (shrinking and replays come on top).")
-@click.option("--max-steps", type=click.IntRange(min=1, max=1000), default=50, show_default=True,
-              help="Steps Hypothesis draws per journey (steps that cannot run are skipped).")
+@click.option("--max-steps", type=click.IntRange(min=1, max=1000), default=25, show_default=True,
+              help="Most steps in one journey.")
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Seed for a reproducible run.")
 @click.option("--duration", type=Duration(), default=None, help="Stop exploring after this long (e.g. 10m).")
 @click.option("--replays", type=click.IntRange(min=1, max=100), default=5, show_default=True,
@@ -78,10 +79,11 @@ def cli() -> None:
 @click.option("--examples-db", default=".journeys/examples", show_default=True,
               help="Hypothesis example database, so known failures are tried first next time.")
 @click.option("--no-examples-db", is_flag=True, help="Do not read or write the example database.")
+@click.option("--json", "json_path", default=None, help="Also write the outcome as JSON to this file.")
 @click.option("--demo-bugs/--no-demo-bugs", default=True, show_default=True,
               help="With --target demo: keep the demo's seeded bugs, or run a fixed build.")
 def explore(model_spec, target, journeys, max_steps, seed, duration, replays, out_dir, examples_db,
-            no_examples_db, demo_bugs) -> None:
+            no_examples_db, json_path, demo_bugs) -> None:
     """Explore MODEL (a .py file under models/) against --target."""
     try:
         model = _load_valid_model(model_spec)
@@ -94,6 +96,8 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, ou
     view = TerminalView(reproductions_dir=out_dir)
     writer = ReproductionWriter(out_dir, model=model.name, target=opened.label)
     bus = EventBus([writer, view])
+    if json_path:
+        bus.subscribe(JsonReport(json_path))
     try:
         finished = Explorer(model, opened, bus, settings).run()
     finally:

@@ -22,10 +22,11 @@ import attrs
 from hypothesis import HealthCheck, Phase, Verbosity, settings as hypothesis_settings
 from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 from hypothesis.errors import FlakyFailure
+from hypothesis.internal.conjecture import engine as conjecture_engine
 from hypothesis.stateful import run_state_machine_as_test
 
 from . import __version__
-from .events import EventBus, FailureFound, Notice, RoundStarted, RunFinished, RunStarted
+from .events import EventBus, FailureFound, Notice, RoundStarted, RunFinished, RunStarted, StepFinished
 from .journey import JourneyRunner, StepFailure, Tagger
 from .machine import JourneyFailed, compile_machine
 from .model import Model
@@ -37,6 +38,10 @@ from .transport import Target, TargetClient
 __all__ = ["ExploreSettings", "Explorer"]
 
 MAX_ROUNDS = 10_000
+# Every step draws the data of every action, and Hypothesis spends one of its
+# 500 successful shrinks on each unused value it simplifies, which can leave
+# the values that matter unshrunk. Journeys are worth a larger allowance.
+SHRINK_ALLOWANCE = 5000
 PRECHECK_REPLAYS = 2
 ROUND_SIZE = 200  # journeys per Hypothesis search at most, so a time budget ends promptly
 
@@ -44,7 +49,7 @@ ROUND_SIZE = 200  # journeys per Hypothesis search at most, so a time budget end
 @attrs.frozen
 class ExploreSettings:
     journeys: int = 400
-    max_steps: int = 50
+    max_steps: int = 25
     seed: int | None = None
     duration_s: float | None = None
     replays: int = 5
@@ -98,6 +103,13 @@ class Explorer:
         self.started = 0.0
         self._database = (DirectoryBasedExampleDatabase(settings.database)
                           if settings.database else None)
+        self.steps = 0
+        bus.subscribe(self)
+
+    def handle(self, event) -> None:
+        """The explorer counts steps from its own events, like any subscriber."""
+        if isinstance(event, StepFinished):
+            self.steps += 1
 
     # --- the Session protocol used by the compiled machine ---------------------------------
     def start_journey(self) -> JourneyRunner:
@@ -166,7 +178,7 @@ class Explorer:
             stop_reason = f"stopped after {MAX_ROUNDS} rounds"
         finished = RunFinished(run_id=self.run_id, journeys=self.explored,
                                shrink_journeys=self.journeys - self.explored,
-                               steps=0, duration_s=time.monotonic() - self.started,
+                               steps=self.steps, duration_s=time.monotonic() - self.started,
                                failures=tuple(self.known.values()), interrupted=interrupted,
                                stop_reason=stop_reason)
         self.bus.emit(finished)
@@ -194,6 +206,9 @@ class Explorer:
             report_multiple_bugs=False, print_blob=False,
             phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
         )
+        previous_allowance = getattr(conjecture_engine, "MAX_SHRINKS", None)
+        if previous_allowance is not None:
+            conjecture_engine.MAX_SHRINKS = max(previous_allowance, SHRINK_ALLOWANCE)
         try:
             run_state_machine_as_test(factory, settings=config)
         except KeyboardInterrupt:
@@ -205,6 +220,9 @@ class Explorer:
                     f"Hypothesis ended round {number} with {type(other).__name__}: "
                     f"{str(other).splitlines()[0] if str(other) else ''}")))
             return self._classify_all(found)
+        finally:
+            if previous_allowance is not None:
+                conjecture_engine.MAX_SHRINKS = previous_allowance
         return []
 
     def _classify_all(self, found: list[tuple[StepFailure, bool]]) -> list[Failure]:

@@ -1,0 +1,119 @@
+"""The main job: explore the demo with the demo model, find and shrink its seeded bugs.
+
+One real exploration (the CLI, in a subprocess, fixed seed, default budget) is
+shared by the tests of this module. The seeded bugs and their known minimal
+reproductions:
+
+- a deleted account can still log in: sign_up, delete_account, log_in_to_deleted_account (3 steps)
+- a coupon survives an item's removal and the total goes negative:
+  sign_up, add_to_cart, apply_coupon, remove_from_cart (4 steps)
+- the recent-reviews widget breaks on text outside Latin-1:
+  sign_up, post_review, read_recent_reviews (3 steps), text shrunk to "Ā" (U+0100)
+- any signed-in user can read another user's order: sign_up, add_to_cart, checkout
+  (first customer), sign_up, view_order (second customer) (5 steps)
+- the payment provider answers 503 now and then: intermittent, never a regression
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT, run_journeys
+
+SEED = "7"
+EXPECTED = {
+    "log_in_to_deleted_account": ["sign_up", "delete_account", "log_in_to_deleted_account"],
+    "remove_from_cart": ["sign_up", "add_to_cart", "apply_coupon", "remove_from_cart"],
+    "read_recent_reviews": ["sign_up", "post_review", "read_recent_reviews"],
+    "view_order": ["sign_up", "add_to_cart", "checkout", "sign_up", "view_order"],
+}
+
+
+@pytest.fixture(scope="module")
+def exploration(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("explore")
+    result = run_journeys("explore", str(ROOT / "models" / "shop.py"), "--target", "demo", "--seed", SEED,
+                          "--json", "report.json", cwd=workdir)
+    report = json.loads((workdir / "report.json").read_text(encoding="utf-8"))
+    return workdir, result, report
+
+
+def deterministic(report):
+    return {f["fingerprint"]["action"]: f for f in report["failures"] if f["kind"] == "regression"}
+
+
+def test_exit_code_and_summary(exploration):
+    _, result, report = exploration
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "distinct failure(s)" in result.stdout
+    assert report["exit_code"] == 1
+    assert report["seed"] == int(SEED)
+
+
+def test_every_deterministic_bug_is_found_and_minimal(exploration):
+    _, _, report = exploration
+    found = deterministic(report)
+    assert set(found) == set(EXPECTED), [f["fingerprint"] for f in report["failures"]]
+    for action, steps in EXPECTED.items():
+        failure = found[action]
+        assert [s["action"] for s in failure["steps"]] == steps, (action, failure["steps"])
+        assert failure["replays_failed"] == failure["replays_run"] == 5
+
+
+def test_authorisation_bug_needs_two_customers(exploration):
+    _, _, report = exploration
+    steps = deterministic(report)["view_order"]["steps"]
+    owner, viewer = steps[2]["actor"], steps[4]["actor"]
+    assert owner != viewer
+    assert steps[4]["data"]["order"]["owner"] == owner
+
+
+def test_data_dependent_bug_shrinks_to_the_minimal_string(exploration):
+    _, _, report = exploration
+    review = deterministic(report)["read_recent_reviews"]["steps"][1]
+    assert review["action"] == "post_review"
+    assert review["data"]["text"] == "\u0100"
+
+
+def test_intermittent_503_is_never_a_regression(exploration):
+    _, _, report = exploration
+    for failure in report["failures"]:
+        if failure["fingerprint"]["status"] == "5xx" and failure["fingerprint"]["action"] == "checkout":
+            assert failure["kind"] == "intermittent"
+            assert failure["replays_failed"] < failure["replays_run"]
+
+
+def test_summary_shows_numbered_steps_with_requests(exploration):
+    _, result, report = exploration
+    out = result.stdout
+    assert "1. " in out and "POST /api/signup" in out
+    assert "a deleted account cannot log in: expected status 401, got 200" in out
+    password = deterministic(report)["log_in_to_deleted_account"]["steps"][0]["data"]["password"]
+    assert password == "***"
+
+
+def test_reproductions_fail_on_the_buggy_demo_and_pass_on_the_fixed_one(exploration, demo_with_bugs,
+                                                                          demo_fixed):
+    workdir, _, report = exploration
+    files = sorted((workdir / "reproductions").glob("test_*.py"))
+    assert len(files) == len(report["failures"])
+    for failure in deterministic(report).values():
+        (path,) = [f for f in files if failure["id"] in f.name]
+        source = path.read_text(encoding="utf-8")
+        assert "import engine" not in source and "from engine" not in source
+        against_bugs = run_pytest(path, demo_with_bugs.url)
+        assert against_bugs.returncode == 1, (path.name, against_bugs.stdout[-2000:])
+        against_fixed = run_pytest(path, demo_fixed.url)
+        assert against_fixed.returncode == 0, (path.name, against_fixed.stdout[-2000:])
+
+
+def run_pytest(path: Path, target: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path)],
+                          capture_output=True, text=True, timeout=120, cwd=path.parent,
+                          env={"JOURNEYS_TARGET": target, "PATH": "/usr/bin:/bin"})
