@@ -12,7 +12,6 @@ against ``--journeys`` only while exploring, not while Hypothesis shrinks.
 from __future__ import annotations
 
 import hashlib
-import os
 import random
 import time
 import uuid
@@ -32,16 +31,16 @@ from .machine import JourneyFailed, compile_machine
 from .model import Model
 from .records import Failure
 from .replay import ReplayMismatch, replay_steps
-from .shrink import drop_unneeded_steps
+from .shrink import drop_unneeded_steps, simplify_data
 from .transport import Target, TargetClient
 
 __all__ = ["ExploreSettings", "Explorer"]
 
 MAX_ROUNDS = 10_000
 # Every step draws the data of every action, and Hypothesis spends one of its
-# 500 successful shrinks on each unused value it simplifies, which can leave
-# the values that matter unshrunk. Journeys are worth a larger allowance.
-SHRINK_ALLOWANCE = 5000
+# successful shrinks on each unused value it simplifies. A larger allowance
+# made shrinking take minutes; engine/shrink.py finishes the job instead.
+SHRINK_ALLOWANCE = 500
 PRECHECK_REPLAYS = 2
 ROUND_SIZE = 200  # journeys per Hypothesis search at most, so a time budget ends promptly
 
@@ -236,6 +235,7 @@ class Explorer:
             if fingerprint_id in self.known:
                 continue
             failure = drop_unneeded_steps(failure, self._replay_once)
+            failure = simplify_data(failure, self._replay_once)
             new.append(self._report(self._classify(failure, flaky)))
         return new
 

@@ -14,7 +14,7 @@ import os
 import re
 from typing import Any
 
-from .records import CheckRecord, Failure, RequestRecord, StepRecord
+from .records import CheckRecord, Failure, RequestRecord
 
 __all__ = ["render_pytest", "reproduction_path", "write_reproduction", "TARGET_VARIABLE"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .events import Event, FailureFound, Notice
+from .events import Event, FailureFound
 from .export_pytest import write_reproduction
 
 __all__ = ["ReproductionWriter"]

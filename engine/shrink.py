@@ -1,4 +1,4 @@
-"""After Hypothesis: drop every step the failure does not need.
+"""After Hypothesis: drop every step the failure does not need, simplify its data.
 
 Hypothesis shrinks data well, but it stops after a fixed number of successful
 shrinks, and a long journey can use them up before every unneeded step is gone.
@@ -6,17 +6,23 @@ shrinks, and a long journey can use them up before every unneeded step is gone.
 one, two or three consecutive steps, and without each pair of steps (latest
 first, never the failing one), replays it, and keeps the shorter path whenever
 it still fails with the same fingerprint, until nothing more can go.
+``simplify_data`` then tries simpler values for the data the remaining steps
+used (shorter strings, plainer characters, smaller numbers), keeping each one
+that still fails the same way. Characters step down a ladder of encoding
+boundaries, so a bug about Latin-1 ends on ``Ā`` (U+0100), the first
+character outside it.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+import copy
+from typing import Any, Callable, Iterator
 
 from .journey import StepFailure
 from .records import StepRecord
 from .replay import ReplayMismatch
 
-__all__ = ["drop_unneeded_steps"]
+__all__ = ["drop_unneeded_steps", "simplify_data"]
 
 Replayer = Callable[[tuple[StepRecord, ...]], StepFailure | None]
 
@@ -52,3 +58,84 @@ def _removals(count: int):
     for second in range(count - 1, -1, -1):
         for first in range(second - 2, -1, -1):
             yield {first, second}
+
+
+CHARACTER_LADDER = ("0", "a", "A", " ", "\x7f", "\x80", "\xff", "\u0100", "\u07ff", "\u0800", "\uffff",
+                    "\U00010000")
+
+
+def simplify_data(failure: StepFailure, replay: Replayer, *, max_replays: int = 300) -> StepFailure:
+    best = failure
+    replays = 0
+    for step_index in range(len(best.steps)):
+        for path in list(_leaf_paths(best.steps[step_index].data)):
+            improved = True
+            while improved and replays < max_replays:
+                improved = False
+                current = _get(best.steps[step_index].data, path)
+                for candidate in _simpler(current):
+                    replays += 1
+                    steps = list(best.steps)
+                    data = copy.deepcopy(steps[step_index].data)
+                    _set(data, path, candidate)
+                    steps[step_index] = _with_data(steps[step_index], data)
+                    try:
+                        outcome = replay(tuple(steps))
+                    except ReplayMismatch:
+                        outcome = None
+                    if outcome is not None and outcome.fingerprint.id == best.fingerprint.id \
+                            and len(outcome.steps) <= len(best.steps):
+                        best = outcome
+                        improved = True
+                        break
+                    if replays >= max_replays:
+                        break
+    return best
+
+
+def _with_data(step: StepRecord, data: dict[str, Any]) -> StepRecord:
+    import attrs
+
+    return attrs.evolve(step, data=data)
+
+
+def _leaf_paths(value: Any, prefix: tuple = ()) -> Iterator[tuple]:
+    if isinstance(value, dict):
+        if "$resource" in value:
+            return
+        for key, inner in value.items():
+            yield from _leaf_paths(inner, prefix + (key,))
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            yield from _leaf_paths(inner, prefix + (index,))
+    elif isinstance(value, (str, int)) and not isinstance(value, bool):
+        yield prefix
+
+
+def _get(value: Any, path: tuple) -> Any:
+    for part in path:
+        value = value[part]
+    return value
+
+
+def _set(value: Any, path: tuple, new: Any) -> None:
+    for part in path[:-1]:
+        value = value[part]
+    value[path[-1]] = new
+
+
+def _simpler(value: Any) -> Iterator[Any]:
+    """Candidates simpler than ``value``, most ambitious first."""
+    if isinstance(value, int):
+        for candidate in (0, 1, value // 2, value - 1):
+            if 0 <= candidate < value or (value < 0 and candidate > value):
+                yield candidate
+        return
+    if len(value) > 1:
+        yield value[:1]
+        for index in range(len(value)):
+            yield value[:index] + value[index + 1:]
+    for index, char in enumerate(value):
+        for simpler in CHARACTER_LADDER:
+            if simpler < char:
+                yield value[:index] + simpler + value[index + 1:]

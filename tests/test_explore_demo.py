@@ -62,22 +62,25 @@ def test_every_deterministic_bug_is_found_and_minimal(exploration):
     assert set(found) == set(EXPECTED), [f["fingerprint"] for f in report["failures"]]
     for action, steps in EXPECTED.items():
         failure = found[action]
-        assert [s["action"] for s in failure["steps"]] == steps, (action, failure["steps"])
+        walked = [s["action"] for s in failure["steps"]]
+        # The two customers' steps may interleave; the minimal set of steps may not differ.
+        assert sorted(walked) == sorted(steps) and walked[-1] == action, (action, walked)
         assert failure["replays_failed"] == failure["replays_run"] == 5
 
 
 def test_authorisation_bug_needs_two_customers(exploration):
     _, _, report = exploration
     steps = deterministic(report)["view_order"]["steps"]
-    owner, viewer = steps[2]["actor"], steps[4]["actor"]
-    assert owner != viewer
-    assert steps[4]["data"]["order"]["owner"] == owner
+    (checkout,) = [s for s in steps if s["action"] == "checkout"]
+    viewer = steps[-1]["actor"]
+    assert checkout["actor"] != viewer
+    assert steps[-1]["data"]["order"]["owner"] == checkout["actor"]
 
 
 def test_data_dependent_bug_shrinks_to_the_minimal_string(exploration):
     _, _, report = exploration
-    review = deterministic(report)["read_recent_reviews"]["steps"][1]
-    assert review["action"] == "post_review"
+    (review,) = [s for s in deterministic(report)["read_recent_reviews"]["steps"]
+                 if s["action"] == "post_review"]
     assert review["data"]["text"] == "\u0100"
 
 
