@@ -21,7 +21,6 @@ import attrs
 from hypothesis import HealthCheck, Phase, Verbosity, settings as hypothesis_settings
 from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 from hypothesis.errors import FlakyFailure
-from hypothesis.internal.conjecture import engine as conjecture_engine
 from hypothesis.stateful import run_state_machine_as_test
 
 from . import __version__
@@ -37,10 +36,6 @@ from .transport import Target, TargetClient
 __all__ = ["ExploreSettings", "Explorer"]
 
 MAX_ROUNDS = 10_000
-# Every step draws the data of every action, and Hypothesis spends one of its
-# successful shrinks on each unused value it simplifies. A larger allowance
-# made shrinking take minutes; engine/shrink.py finishes the job instead.
-SHRINK_ALLOWANCE = 500
 PRECHECK_REPLAYS = 2
 ROUND_SIZE = 200  # journeys per Hypothesis search at most, so a time budget ends promptly
 
@@ -205,9 +200,6 @@ class Explorer:
             report_multiple_bugs=False, print_blob=False,
             phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
         )
-        previous_allowance = getattr(conjecture_engine, "MAX_SHRINKS", None)
-        if previous_allowance is not None:
-            conjecture_engine.MAX_SHRINKS = max(previous_allowance, SHRINK_ALLOWANCE)
         try:
             run_state_machine_as_test(factory, settings=config)
         except KeyboardInterrupt:
@@ -219,9 +211,6 @@ class Explorer:
                     f"Hypothesis ended round {number} with {type(other).__name__}: "
                     f"{str(other).splitlines()[0] if str(other) else ''}")))
             return self._classify_all(found)
-        finally:
-            if previous_allowance is not None:
-                conjecture_engine.MAX_SHRINKS = previous_allowance
         return []
 
     def _classify_all(self, found: list[tuple[StepFailure, bool]]) -> list[Failure]:

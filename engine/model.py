@@ -110,9 +110,9 @@ class Model:
 
         The function is called as ``function(step, **data)``; ``data`` maps
         argument names to Hypothesis strategies or to resources to consume.
-        Returning a value adds it to ``produces``. ``weight`` makes Hypothesis
-        draw the action that many times as often as a weight-1 action (use it
-        for the steps that lead deep into the graph).
+        Returning a value adds it to ``produces``. ``weight`` makes the walk
+        pick the action that many times as often as a weight-1 action when
+        both can run (use it for the steps that lead deep into the graph).
         """
         sources = (source,) if isinstance(source, str) else tuple(source)
 

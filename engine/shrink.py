@@ -18,6 +18,8 @@ from __future__ import annotations
 import copy
 from typing import Any, Callable, Iterator
 
+import attrs
+
 from .journey import StepFailure
 from .records import StepRecord
 from .replay import ReplayMismatch
@@ -67,18 +69,24 @@ CHARACTER_LADDER = ("0", "a", "A", " ", "\x7f", "\x80", "\xff", "\u0100", "\u07f
 def simplify_data(failure: StepFailure, replay: Replayer, *, max_replays: int = 300) -> StepFailure:
     best = failure
     replays = 0
-    for step_index in range(len(best.steps)):
+    step_index = 0
+    # A replay may fail earlier on the same fingerprint, so ``best`` can get
+    # shorter while we walk it: indices and paths are checked against it each time.
+    while step_index < len(best.steps) and replays < max_replays:
         for path in list(_leaf_paths(best.steps[step_index].data)):
             improved = True
-            while improved and replays < max_replays:
+            while improved and replays < max_replays and step_index < len(best.steps):
                 improved = False
-                current = _get(best.steps[step_index].data, path)
+                try:
+                    current = _get(best.steps[step_index].data, path)
+                except (KeyError, IndexError, TypeError):
+                    break
                 for candidate in _simpler(current):
                     replays += 1
                     steps = list(best.steps)
                     data = copy.deepcopy(steps[step_index].data)
                     _set(data, path, candidate)
-                    steps[step_index] = _with_data(steps[step_index], data)
+                    steps[step_index] = attrs.evolve(steps[step_index], data=data)
                     try:
                         outcome = replay(tuple(steps))
                     except ReplayMismatch:
@@ -90,13 +98,10 @@ def simplify_data(failure: StepFailure, replay: Replayer, *, max_replays: int = 
                         break
                     if replays >= max_replays:
                         break
+            if step_index >= len(best.steps):
+                break
+        step_index += 1
     return best
-
-
-def _with_data(step: StepRecord, data: dict[str, Any]) -> StepRecord:
-    import attrs
-
-    return attrs.evolve(step, data=data)
 
 
 def _leaf_paths(value: Any, prefix: tuple = ()) -> Iterator[tuple]:
