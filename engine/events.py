@@ -39,6 +39,9 @@ class RunStarted(Event):
     seed: int
     settings: dict[str, Any]
     tool_version: str
+    model_revision: str = ""  # sha1 of the model file, so a trend can be cut at a model change
+    host: str = ""
+    edges: tuple[tuple[str, str, str], ...] = ()  # (action, source, target) of every model edge
 
 
 @attrs.frozen(kw_only=True)
@@ -70,6 +73,8 @@ class CleanupFinished(Event):
     path: str
     status: int | None
     ok: bool
+    created_by_step: int | None = None  # the journey step that registered it; None for a teardown
+    created_by_action: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -79,6 +84,7 @@ class JourneyFinished(Event):
     steps: int
     outcome: str  # "passed", "failed", "known" (hit an already reported failure)
     duration_ms: float
+    fingerprint: str | None = None  # the failure's fingerprint id when failed or known
 
 
 @attrs.frozen(kw_only=True)

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import random
+import socket
 import time
 import uuid
-from typing import Any, Iterator
+from typing import Any
 
 import attrs
 from hypothesis import HealthCheck, Phase, Verbosity, settings as hypothesis_settings
-from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
+from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.errors import FlakyFailure
 from hypothesis.stateful import run_state_machine_as_test
 
@@ -51,30 +52,6 @@ class ExploreSettings:
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
-
-
-class _KeepingDatabase(ExampleDatabase):
-    """Passes through to the real database but never deletes.
-
-    In rounds after the first, known failures are deliberately not failures, so
-    Hypothesis would otherwise delete them from the database as fixed.
-    """
-
-    def __init__(self, inner: ExampleDatabase) -> None:
-        super().__init__()
-        self.inner = inner
-
-    def save(self, key: bytes, value: bytes) -> None:
-        self.inner.save(key, value)
-
-    def fetch(self, key: bytes) -> Iterator[bytes]:
-        return self.inner.fetch(key)
-
-    def delete(self, key: bytes, value: bytes) -> None:
-        pass
-
-    def move(self, src: bytes, dest: bytes, value: bytes) -> None:
-        self.inner.save(dest, value)
 
 
 class Explorer:
@@ -156,7 +133,11 @@ class Explorer:
         self.started = time.monotonic()
         self.bus.emit(RunStarted(run_id=self.run_id, model=self.model.name, model_file=self.model.file,
                                  target=self.target.label, seed=self.seed,
-                                 settings=self.settings.as_dict(), tool_version=__version__))
+                                 settings=self.settings.as_dict(), tool_version=__version__,
+                                 model_revision=_file_revision(self.model.file), host=socket.gethostname(),
+                                 edges=tuple((action.name, source, action.target or source)
+                                             for action in self.model.actions
+                                             for source in action.sources)))
         interrupted = False
         stop_reason = ""
         for round_number in range(1, MAX_ROUNDS + 1):
@@ -188,11 +169,12 @@ class Explorer:
             return machine()
 
         factory._hypothesis_internal_use_seed = self.seed + number - 1
+        # Each round keeps its examples under its own key. Round N of the next run
+        # replays what round N failed on first; in one shared key, round 2 would
+        # see round 1's failure pass (it is known by then) and delete it as fixed.
         factory._hypothesis_internal_add_digest = hashlib.sha1(
-            f"journeys:{self.model.name}".encode()).digest()
+            f"journeys:{self.model.name}:round{number}".encode()).digest()
         database = self._database
-        if database is not None and number > 1:
-            database = _KeepingDatabase(database)
         remaining = max(1, min(ROUND_SIZE, self.settings.journeys - self.explored))
         config = hypothesis_settings(
             max_examples=remaining, stateful_step_count=self.settings.max_steps, deadline=None,
@@ -265,6 +247,15 @@ class Explorer:
             run += 1
             failed += outcome is not None
         return failed, run
+
+
+def _file_revision(path: str) -> str:
+    """The first 12 hex digits of the model file's sha1, or '' if it cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.sha1(handle.read()).hexdigest()[:12]
+    except OSError:
+        return ""
 
 
 def _collect(raised: BaseException, flaky: bool = False

@@ -146,7 +146,8 @@ class StepContext:
     def cleanup(self, method: str, template: str, **path_vars: Any) -> None:
         """Register a request that removes what this step created, run when the journey ends."""
         self._runner.cleanups.append((self.actor, self._runner.tokens.get(self.actor),
-                                      method, template, path_vars))
+                                      method, template, path_vars,
+                                      len(self._runner.steps), self.action))
 
     # --- checks ----------------------------------------------------------------------------
     def _index(self, response: httpx.Response) -> int | None:
@@ -228,6 +229,7 @@ class JourneyRunner:
         self.cleanups: list[tuple] = []
         self.ended = False
         self.outcome = "passed"
+        self.fingerprint: str | None = None
         self.failure: StepFailure | None = None
         self.started = time.perf_counter()
         emit(JourneyStarted(run_id=run_id, journey=journey, phase=phase))
@@ -306,10 +308,13 @@ class JourneyRunner:
             return resource
         return None
 
-    def _cleaned(self, actor: str, method: str, path: str, status: int | None) -> None:
+    def _cleaned(self, actor: str, method: str, path: str, status: int | None, *,
+                 created_by_step: int | None = None, created_by_action: str | None = None) -> None:
         ok = status is not None and (status < 300 or status in (404, 410))
         self.emit(CleanupFinished(run_id=self.run_id, journey=self.journey, actor=actor,
-                                  method=method, path=path, status=status, ok=ok))
+                                  method=method, path=path, status=status, ok=ok,
+                                  created_by_step=created_by_step,
+                                  created_by_action=created_by_action))
 
     def _check_invariants(self, context: StepContext) -> CheckRecord | None:
         for index, response in enumerate(context.responses):
@@ -330,6 +335,7 @@ class JourneyRunner:
                   else record.last_status)
         label = f"invariant: {check.name}" if check.source == "invariant" else check.name
         fingerprint = Fingerprint(action=record.action, check=label, status=status_class(status))
+        self.fingerprint = fingerprint.id
         if fingerprint.id in self.known:
             self.outcome = "known"
             return KNOWN
@@ -342,7 +348,7 @@ class JourneyRunner:
         """Run clean-ups (newest first), then the model's teardowns; never raises."""
         if self.inert_journey:
             return
-        for actor, token, method, template, path_vars in reversed(self.cleanups):
+        for actor, token, method, template, path_vars, step, action in reversed(self.cleanups):
             headers = {"Authorization": f"Bearer {token}"} if token else {}
             try:
                 response, record = self.client.send(method, template, path_vars=path_vars,
@@ -350,7 +356,8 @@ class JourneyRunner:
             except Exception:  # a clean-up must never break the run
                 response, record = None, None
             status = response.status_code if response is not None else None
-            self._cleaned(actor, method, record.path if record else template, status)
+            self._cleaned(actor, method, record.path if record else template, status,
+                          created_by_step=step, created_by_action=action)
         self.cleanups.clear()
         for teardown in self.model.teardowns:
             for actor in self.model.actors:
@@ -363,6 +370,7 @@ class JourneyRunner:
                     self._cleaned(actor, record.method, record.path, record.status)
         self.emit(JourneyFinished(run_id=self.run_id, journey=self.journey, phase=self.phase,
                                   steps=len(self.steps), outcome=self.outcome,
+                                  fingerprint=self.fingerprint,
                                   duration_ms=(time.perf_counter() - self.started) * 1000))
 
 

@@ -17,6 +17,7 @@ reproductions:
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -120,3 +121,19 @@ def run_pytest(path: Path, target: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path)],
                           capture_output=True, text=True, timeout=120, cwd=path.parent,
                           env={"JOURNEYS_TARGET": target, "PATH": "/usr/bin:/bin"})
+
+
+def test_the_next_run_tries_known_failures_first(exploration, tmp_path):
+    """The example database in the working folder makes a repeat run find the same bugs sooner."""
+    workdir, _, first = exploration
+    shutil.copytree(workdir / ".journeys", tmp_path / ".journeys")
+    result = run_journeys("explore", str(ROOT / "models" / "shop.py"), "--target", "demo", "--seed", SEED,
+                          "--json", "again.json", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    second = json.loads((tmp_path / "again.json").read_text(encoding="utf-8"))
+    before, after = deterministic(first), deterministic(second)
+    assert set(after) == set(EXPECTED)
+    for action, failure in after.items():
+        assert len(failure["steps"]) == len(EXPECTED[action])
+        # Same seed, so without the database the run would repeat itself journey for journey.
+        assert failure["found_in_journey"] < before[action]["found_in_journey"], action
