@@ -1,4 +1,4 @@
-"""The ``journeys`` command line: explore, validate, graph, demo serve.
+"""The ``journeys`` command line: explore, sql, report, validate, graph, demo serve.
 
 Exit codes: 0 no failure found, 1 failures found, 2 usage, configuration or
 model error. Every error the tool expects (a missing model file, a broken
@@ -11,10 +11,13 @@ import re
 import sys
 
 import click
+import duckdb
 
 from . import __version__
 from .errors import ConfigError, JourneysError, ModelError
 from .events import EventBus
+from .store import DEFAULT_STORE, StoreWriter, connect, store_path
+from .store.report import print_report, print_table
 from .explorer import ExploreSettings, Explorer
 from .graph import to_dot, to_mermaid
 from .loader import load_model
@@ -40,6 +43,11 @@ class Duration(click.ParamType):
         if not match or float(match.group(1)) <= 0:
             self.fail(f"{value!r} is not a duration; use e.g. 90s, 10m, 2h or 1d", param, ctx)
         return float(match.group(1)) * self.UNITS[match.group(2) or "s"]
+
+
+def store_option(function):
+    return click.option("--store", default=None, metavar="PATH",
+                        help=f"The store folder [default: $JOURNEYS_STORE or ./{DEFAULT_STORE}].")(function)
 
 
 def _fail(error: JourneysError) -> None:
@@ -82,8 +90,10 @@ def cli() -> None:
 @click.option("--json", "json_path", default=None, help="Also write the outcome as JSON to this file.")
 @click.option("--demo-bugs/--no-demo-bugs", default=True, show_default=True,
               help="With --target demo: keep the demo's seeded bugs, or run a fixed build.")
+@store_option
+@click.option("--no-store", is_flag=True, help="Do not log this run to the store.")
 def explore(model_spec, target, journeys, max_steps, seed, duration, replays, out_dir, examples_db,
-            no_examples_db, json_path, demo_bugs) -> None:
+            no_examples_db, json_path, demo_bugs, store, no_store) -> None:
     """Explore MODEL (a .py file under models/) against --target."""
     try:
         model = _load_valid_model(model_spec)
@@ -98,6 +108,12 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, ou
     bus = EventBus([writer, view])
     if json_path:
         bus.subscribe(JsonReport(json_path))
+    if not no_store:
+        try:
+            bus.subscribe(StoreWriter(store_path(store)))
+        except OSError as error:
+            opened.close()
+            _fail(ConfigError(f"cannot open the store at {str(store_path(store))!r}: {error}"))
     try:
         finished = Explorer(model, opened, bus, settings).run()
     finally:
@@ -106,6 +122,43 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, ou
     if finished.interrupted and not finished.failures:
         sys.exit(130)
     sys.exit(finished.exit_code)
+
+
+@cli.command()
+@click.argument("query")
+@store_option
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Most rows to print.")
+def sql(query, store, limit) -> None:
+    """Run a SQL QUERY against the store and print the result as a table."""
+    try:
+        connection = connect(store)
+    except JourneysError as error:
+        _fail(error)
+    try:
+        result = connection.execute(query)
+    except duckdb.Error as error:
+        _fail(ConfigError(f"query failed: {str(error).splitlines()[0]}"))
+    if result.description is None:
+        return
+    columns = [d[0] for d in result.description]
+    rows = result.fetchmany(limit + 1)
+    print_table(columns, rows[:limit])
+    if len(rows) > limit:
+        click.echo(f"(first {limit} rows; --limit N for more)", err=True)
+
+
+@cli.command()
+@store_option
+@click.option("--since", type=Duration(), default="7d", show_default=True,
+              help="How far back to look (e.g. 24h, 7d).")
+def report(store, since) -> None:
+    """Failures with their trend, the slowest actions and edge coverage, from the store."""
+    try:
+        connection = connect(store)
+    except JourneysError as error:
+        _fail(error)
+    print_report(connection, since_s=since)
 
 
 @cli.command()

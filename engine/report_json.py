@@ -15,7 +15,7 @@ import attrs
 
 from .events import Event, RunFinished, RunStarted
 from .records import Failure
-from .redact import redact_data, redact_headers
+from .redact import redact_data, redact_everywhere, redact_headers
 
 __all__ = ["JsonReport", "failure_as_dict"]
 
@@ -30,7 +30,7 @@ def failure_as_dict(failure: Failure) -> dict[str, Any]:
             request["headers"] = redact_headers(request["headers"])
             request["json"] = redact_data(request["json"])
             request["response_json"] = redact_data(request["response_json"])
-    return data
+    return redact_everywhere(data)
 
 
 class JsonReport:
@@ -55,6 +55,7 @@ class JsonReport:
             "tool_version": started.tool_version if started else None,
             "journeys": finished.journeys,
             "shrink_journeys": finished.shrink_journeys,
+            "steps": finished.steps,
             "duration_s": finished.duration_s,
             "interrupted": finished.interrupted,
             "stop_reason": finished.stop_reason,

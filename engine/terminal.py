@@ -22,7 +22,7 @@ from .events import (Event, FailureFound, JourneyFinished, Notice, RoundStarted,
                      StepFinished)
 from .export_pytest import reproduction_path
 from .records import Failure, StepRecord
-from .redact import redact_data, redact_headers
+from .redact import redact_data, redact_headers, redact_text
 
 __all__ = ["TerminalView"]
 
@@ -140,7 +140,7 @@ class TerminalView:
                       f"· [bold]{failure.kind}[/] ({tally})")
         for step in failure.steps:
             self._step(step, failing=step is failure.failing_step)
-        console.print(f"    [red]✗ {escape(failure.message)}[/]")
+        console.print(f"    [red]✗ {escape(redact_text(failure.message))}[/]")
         if self.reproductions_dir:
             console.print(f"    reproduction: {escape(reproduction_path(self.reproductions_dir, failure))}",
                           style="dim")

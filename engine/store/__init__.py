@@ -1,0 +1,10 @@
+"""The DuckDB store: every outcome of every run, as Parquet segments with DuckDB views.
+
+Write with ``StoreWriter`` (an event subscriber); read with ``connect()``.
+"""
+
+from .layout import DEFAULT_STORE, StoreLayout
+from .reader import connect, store_path
+from .writer import StoreWriter
+
+__all__ = ["DEFAULT_STORE", "StoreLayout", "StoreWriter", "connect", "store_path"]

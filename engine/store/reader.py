@@ -1,0 +1,73 @@
+"""Reading the store: a private DuckDB connection whose views read the Parquet files.
+
+``connect()`` is the one call notebooks and scripts need. The connection is an
+in-memory DuckDB database of its own, so it never holds a lock on the store and
+never blocks a running session; its views list the files again on every query,
+so a notebook left open for hours sees each new flush.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+
+from ..errors import ConfigError
+from .layout import DEFAULT_STORE, StoreLayout
+from .schema import TABLES, VIEWS_SQL
+
+__all__ = ["connect", "store_path", "table_sql"]
+
+
+def store_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """``path``, else ``$JOURNEYS_STORE``, else ``journeys-store`` in the working folder."""
+    return Path(path or os.environ.get("JOURNEYS_STORE") or DEFAULT_STORE)
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def table_sql(folder: Path) -> str:
+    """A query over one table's files that reads each row once (see ``layout``).
+
+    A data file is named ``<run>~<lo>-<hi>.parquet``; files covered by a wider
+    file of the same run (merged copies of them exist) are left out.
+    """
+    pattern = _quote(str(folder.resolve() / "*.parquet"))
+    return f"""
+    WITH named AS (
+        SELECT file, parse_filename(file, true) AS name FROM glob({pattern})
+    ), ranges AS (
+        SELECT file, split_part(name, '~', 1) AS run,
+               CAST(split_part(split_part(name, '~', 2), '-', 1) AS BIGINT) AS lo,
+               CAST(split_part(split_part(name, '~', 2), '-', 2) AS BIGINT) AS hi
+        FROM named WHERE contains(name, '~')
+    ), covered AS (
+        SELECT DISTINCT a.file FROM ranges a JOIN ranges b
+          ON a.run = b.run AND b.lo <= a.lo AND b.hi >= a.hi AND (b.lo < a.lo OR b.hi > a.hi)
+    )
+    SELECT * EXCLUDE (filename)
+    FROM read_parquet({pattern}, filename = true, union_by_name = true)
+    WHERE filename NOT IN (SELECT file FROM covered)
+    """
+
+
+def connect(path: str | os.PathLike[str] | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with every table and view of the store ready to query.
+
+    Tables: runs_started, runs_finished, journeys, steps, failures_found,
+    model_edges, cleanups. Views: runs, failures, edge_coverage.
+    """
+    root = store_path(path)
+    layout = StoreLayout(root)
+    if not layout.is_store():
+        raise ConfigError(f"no journeys store at {str(root)!r}; run `journeys explore` first "
+                          "or pass --store PATH (or set JOURNEYS_STORE)")
+    connection = duckdb.connect(":memory:")
+    for table in TABLES:
+        connection.execute(f"CREATE VIEW {table} AS {table_sql(layout.table_dir(table))}")
+    for statement in VIEWS_SQL:
+        connection.execute(statement)
+    return connection

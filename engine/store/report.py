@@ -1,0 +1,119 @@
+"""``journeys report`` and ``journeys sql``: the store, read back for a person at a terminal."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Sequence
+
+import duckdb
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["print_report", "print_table", "report_sections"]
+
+SPARK = "▁▂▃▄▅▆▇█"
+TREND_DAYS = 14
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
+
+
+def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None,
+                console: Console | None = None) -> None:
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(v) for v in row))
+    (console or _console()).print(table)
+
+
+def sparkline(counts: Sequence[int]) -> str:
+    top = max(counts, default=0)
+    if top == 0:
+        return " " * len(counts)
+    return "".join(" " if c == 0 else SPARK[min(len(SPARK) - 1, (c * len(SPARK) - 1) // top)]
+                   for c in counts)
+
+
+def report_sections(connection: duckdb.DuckDBPyConnection, since_s: float) -> dict[str, Any]:
+    """The report's figures as plain data (the terminal view below prints them)."""
+    since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=since_s)
+    runs = connection.execute("""
+        SELECT count(*), count(*) FILTER (WHERE status = 'incomplete'), coalesce(sum(journeys), 0),
+               coalesce(sum(steps), 0), min(started_at), max(started_at)
+        FROM runs WHERE started_at >= ?""", [since]).fetchone()
+    days = [(since.date() if since_s < TREND_DAYS * 86400 else
+             (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=TREND_DAYS - 1)).date())]
+    today = dt.datetime.now(dt.timezone.utc).date()
+    while days[-1] < today:
+        days.append(days[-1] + dt.timedelta(days=1))
+    failures = connection.execute("""
+        WITH recent AS (
+            SELECT fingerprint, count(*) AS hits, min(finished_at) AS first_in, max(finished_at) AS last_in
+            FROM journeys WHERE phase = 'explore' AND fingerprint IS NOT NULL AND finished_at >= ?
+            GROUP BY fingerprint
+        ), daily AS (
+            SELECT fingerprint, list({'day': CAST(timezone('UTC', finished_at) AS DATE), 'n': n}) AS per_day
+            FROM (SELECT fingerprint, date_trunc('day', finished_at) AS finished_at, count(*) AS n
+                  FROM journeys WHERE phase = 'explore' AND fingerprint IS NOT NULL AND finished_at >= ?
+                  GROUP BY ALL)
+            GROUP BY fingerprint
+        )
+        SELECT f.fingerprint, f.action || ': ' || f.check_name AS failure, f.status_class, f.kind,
+               f.first_seen, f.last_seen, coalesce(r.hits, 0) AS occurrences, f.occurrences AS all_time,
+               d.per_day
+        FROM failures f LEFT JOIN recent r USING (fingerprint) LEFT JOIN daily d USING (fingerprint)
+        WHERE f.last_seen >= ?
+        ORDER BY f.last_seen DESC""", [since, since, since]).fetchall()
+    failure_rows = []
+    for *head, per_day in failures:
+        counts = {item["day"]: item["n"] for item in (per_day or [])}
+        failure_rows.append((*head, sparkline([counts.get(day, 0) for day in days[-TREND_DAYS:]])))
+    slow = connection.execute("""
+        SELECT action, count(*) AS steps,
+               quantile_cont(latency_ms, 0.5) AS p50_ms, quantile_cont(latency_ms, 0.95) AS p95_ms,
+               quantile_cont(latency_ms, 0.99) AS p99_ms, max(latency_ms) AS max_ms
+        FROM steps WHERE finished_at >= ? AND phase = 'explore'
+        GROUP BY action ORDER BY p95_ms DESC LIMIT 10""", [since]).fetchall()
+    coverage = connection.execute("""
+        SELECT c.model, c.action, c.source || ' -> ' || c.target AS edge, sum(c.hits) AS hits
+        FROM edge_coverage c JOIN runs_started r USING (run_id)
+        WHERE r.started_at >= ?
+        GROUP BY ALL ORDER BY c.model, hits DESC, c.action""", [since]).fetchall()
+    return {"since": since, "runs": runs, "failures": failure_rows, "slow": slow, "coverage": coverage,
+            "days": days[-TREND_DAYS:]}
+
+
+def print_report(connection: duckdb.DuckDBPyConnection, since_s: float, console: Console | None = None) -> None:
+    console = console or _console()
+    data = report_sections(connection, since_s)
+    count, incomplete, journeys, steps, first, last = data["runs"]
+    console.print(f"[bold]journeys report[/] since {_cell(data['since'])} UTC: {count} run(s)"
+                  + (f" ({incomplete} without an end: still running or killed)" if incomplete else "")
+                  + f", {journeys:,} journeys, {steps:,} steps")
+    if not count:
+        console.print("No runs in this period; try a longer --since.")
+        return
+    days = data["days"]
+    trend = f"per day {days[0]:%m-%d}..{days[-1]:%m-%d}"
+    print_table(["fingerprint", "failure", "status", "kind", "first seen", "last seen", "hits",
+                 "hits ever", trend], data["failures"],
+                title=f"Distinct failures ({len(data['failures'])})", console=console)
+    print_table(["action", "steps", "p50 ms", "p95 ms", "p99 ms", "max ms"], data["slow"],
+                title="Slowest actions (by p95 latency)", console=console)
+    covered = [row for row in data["coverage"] if row[3]]
+    print_table(["model", "action", "edge", "hits"], data["coverage"],
+                title=f"Edge coverage: {len(covered)} of {len(data['coverage'])} edges walked",
+                console=console)
