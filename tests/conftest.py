@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -65,3 +66,20 @@ def demo_fixed():
     served = ServedDemo("--no-bugs")
     yield served
     served.stop()
+
+
+EXPLORATION_SEED = "7"
+
+
+@pytest.fixture(scope="session")
+def exploration(tmp_path_factory):
+    """The main job, run once for the whole suite: the CLI exploring the demo, default budget.
+
+    Returns (working folder, completed process, the --json report). The folder also
+    holds the run's store (``journeys-store``), reproductions and example database.
+    """
+    workdir = tmp_path_factory.mktemp("explore")
+    result = run_journeys("explore", str(ROOT / "models" / "shop.py"), "--target", "demo",
+                          "--seed", EXPLORATION_SEED, "--json", "report.json", cwd=workdir)
+    report = json.loads((workdir / "report.json").read_text(encoding="utf-8"))
+    return workdir, result, report

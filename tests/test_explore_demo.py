@@ -22,26 +22,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
-from .conftest import ROOT, run_journeys
+from .conftest import EXPLORATION_SEED, ROOT, run_journeys
 
-SEED = "7"
+SEED = EXPLORATION_SEED
 EXPECTED = {
     "log_in_to_deleted_account": ["sign_up", "delete_account", "log_in_to_deleted_account"],
     "remove_from_cart": ["sign_up", "add_to_cart", "apply_coupon", "remove_from_cart"],
     "read_recent_reviews": ["sign_up", "post_review", "read_recent_reviews"],
     "view_order": ["sign_up", "add_to_cart", "checkout", "sign_up", "view_order"],
 }
-
-
-@pytest.fixture(scope="module")
-def exploration(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("explore")
-    result = run_journeys("explore", str(ROOT / "models" / "shop.py"), "--target", "demo", "--seed", SEED,
-                          "--json", "report.json", cwd=workdir)
-    report = json.loads((workdir / "report.json").read_text(encoding="utf-8"))
-    return workdir, result, report
 
 
 def deterministic(report):

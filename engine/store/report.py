@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Any, Sequence
 
 import duckdb
@@ -16,7 +17,11 @@ TREND_DAYS = 14
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    """Rich's console; piped output is 160 columns wide (not 80) unless COLUMNS says otherwise."""
+    console = Console(highlight=False, soft_wrap=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(highlight=False, soft_wrap=False, width=160)
+    return console
 
 
 def _cell(value: Any) -> str:

@@ -74,7 +74,7 @@ VIEWS_SQL = [
     CREATE OR REPLACE VIEW failures AS
     WITH seen AS (
         SELECT fingerprint, min(finished_at) AS first_seen, max(finished_at) AS last_seen,
-               count(*) AS occurrences, count(DISTINCT run_id) AS runs
+               count(*) AS occurrences
         FROM journeys WHERE fingerprint IS NOT NULL AND phase = 'explore'
         GROUP BY fingerprint
     ), latest AS (
@@ -83,13 +83,19 @@ VIEWS_SQL = [
     ), found AS (
         SELECT fingerprint, min(found_at) AS first_found, max(found_at) AS last_found
         FROM failures_found GROUP BY fingerprint
+    ), in_runs AS (
+        SELECT fingerprint, count(DISTINCT run_id) AS runs FROM (
+            SELECT fingerprint, run_id FROM journeys WHERE fingerprint IS NOT NULL AND phase = 'explore'
+            UNION SELECT fingerprint, run_id FROM failures_found)
+        GROUP BY fingerprint
     )
     SELECT l.fingerprint, l.action, l.check_name, l.status_class, l.kind, l.message,
            least(s.first_seen, f.first_found) AS first_seen,
            greatest(s.last_seen, f.last_found) AS last_seen,
-           greatest(coalesce(s.occurrences, 0), 1) AS occurrences, coalesce(s.runs, 1) AS runs,
+           greatest(coalesce(s.occurrences, 0), 1) AS occurrences, r.runs,
            l.replays_failed, l.replays_run, l.steps, l.reproduction, l.run_id AS last_run_id
-    FROM latest l JOIN found f USING (fingerprint) LEFT JOIN seen s USING (fingerprint)
+    FROM latest l JOIN found f USING (fingerprint) JOIN in_runs r USING (fingerprint)
+    LEFT JOIN seen s USING (fingerprint)
     """,
     """
     CREATE OR REPLACE VIEW edge_coverage AS
