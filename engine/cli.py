@@ -1,4 +1,5 @@
-"""The ``journeys`` command line: explore, sql, report, validate, graph, demo serve.
+"""The ``journeys`` command line: explore, report, sql, failures, show, replay, export,
+validate, graph, demo serve.
 
 Exit codes: 0 no failure found, 1 failures found, 2 usage, configuration or
 model error. Every error the tool expects (a missing model file, a broken
@@ -7,8 +8,10 @@ model, a bad flag, an unreachable target) is one clear line, not a traceback.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
+import uuid
 
 import click
 import duckdb
@@ -17,14 +20,17 @@ from . import __version__
 from .errors import ConfigError, JourneysError, ModelError
 from .events import EventBus
 from .store import DEFAULT_STORE, StoreWriter, connect, store_path
-from .store.report import print_report, print_table
+from .export_pytest import render_pytest
+from .failure_views import list_failures, print_failure
+from .store.report import print_report, print_table, wide_console
+from .stored_failures import find_failure, load_failure, replay_stored
 from .explorer import ExploreSettings, Explorer
 from .graph import to_dot, to_mermaid
 from .loader import load_model
 from .report_json import JsonReport
 from .reproductions import ReproductionWriter
 from .terminal import TerminalView
-from .transport import open_target, preflight
+from .transport import TargetClient, open_target, preflight
 from .validate import problems
 
 __all__ = ["main", "cli"]
@@ -159,6 +165,114 @@ def report(store, since) -> None:
     except JourneysError as error:
         _fail(error)
     print_report(connection, since_s=since)
+
+
+@cli.command()
+@store_option
+@click.option("--kind", type=click.Choice(["regression", "intermittent"]), default=None,
+              help="Only failures of this kind.")
+@click.option("--since", type=Duration(), default=None, help="Only failures seen this recently (e.g. 7d).")
+def failures(store, kind, since) -> None:
+    """The distinct failures in the store, newest first."""
+    try:
+        connection = connect(store)
+    except JourneysError as error:
+        _fail(error)
+    list_failures(connection, since_s=since, kind=kind, console=wide_console())
+
+
+def _stored_failure(store, failure_id):
+    connection = connect(store)
+    row = find_failure(connection, failure_id)
+    failure, _ = load_failure(row["reproduction"])
+    return connection, row, failure
+
+
+@cli.command()
+@click.argument("failure_id")
+@store_option
+def show(failure_id, store) -> None:
+    """A failure's minimal reproduction as numbered steps, with requests and responses."""
+    try:
+        connection, row, failure = _stored_failure(store, failure_id)
+    except JourneysError as error:
+        _fail(error)
+    lifecycle = connection.execute("SELECT status FROM failure_lifecycle WHERE fingerprint = ?",
+                                   [failure.id]).fetchone()
+    replays = connection.execute(
+        "SELECT replayed_at, target, verdict, replays_failed, replays_run FROM replays "
+        "WHERE fingerprint = ? ORDER BY replayed_at", [failure.id]).fetchall()
+    print_failure(wide_console(), row, failure, lifecycle[0] if lifecycle else None, replays)
+
+
+@cli.command()
+@click.argument("failure_id")
+@click.option("--target", required=True, help="'demo' or the base URL to replay against.")
+@click.option("--model", "model_spec", default=None, metavar="MODEL",
+              help="The model file [default: the one the failing run used].")
+@click.option("--times", type=click.IntRange(min=1, max=100), default=5, show_default=True)
+@store_option
+@click.option("--demo-bugs/--no-demo-bugs", default=True, show_default=True,
+              help="With --target demo: keep the demo's seeded bugs, or run a fixed build.")
+def replay(failure_id, target, model_spec, times, store, demo_bugs) -> None:
+    """Re-run a stored failure's minimal path against --target: still failing, fixed or flaky.
+
+    Exit 0 when fixed, 1 when it still fails (every time or some of the times).
+    """
+    try:
+        connection, row, failure = _stored_failure(store, failure_id)
+        if model_spec is None:
+            found = connection.execute("SELECT model_file FROM runs_started WHERE run_id = ?",
+                                       [row["last_run_id"]]).fetchone()
+            if not found or not found[0]:
+                raise ConfigError("the store does not say which model found this failure; pass --model")
+            model_spec = found[0]
+        model = _load_valid_model(model_spec)
+        opened = open_target(target, demo_bugs=demo_bugs)
+        preflight(opened)
+    except JourneysError as error:
+        _fail(error)
+    bus = EventBus([StoreWriter(store_path(store))])
+    try:
+        finished = replay_stored(failure, model=model, client=TargetClient(opened.client),
+                                 target_label=opened.label, times=times, emit=bus.emit,
+                                 run_id="replay-" + uuid.uuid4().hex[:8])
+    finally:
+        bus.close()
+        opened.close()
+    click.echo(f"{failure.id} {failure.fingerprint} against {opened.label}: {finished.verdict} "
+               f"({finished.replays_failed} of {finished.replays_run} replays failed)")
+    for note in finished.notes:
+        click.echo(f"  note: {note}")
+    if finished.verdict == "inconclusive":
+        sys.exit(2)
+    sys.exit(0 if finished.verdict == "fixed" else 1)
+
+
+@cli.command()
+@click.argument("failure_id")
+@click.option("--format", "output_format", type=click.Choice(["pytest", "json"]), default="pytest",
+              show_default=True)
+@click.option("-o", "--output", default=None, help="Write to this file instead of standard output.")
+@store_option
+def export(failure_id, output_format, output, store) -> None:
+    """A stored failure as a standalone pytest file or its JSON trace."""
+    try:
+        connection, row, failure = _stored_failure(store, failure_id)
+    except JourneysError as error:
+        _fail(error)
+    if output_format == "json":
+        text = json.dumps(json.loads(row["reproduction"]), ensure_ascii=False, indent=2) + "\n"
+    else:
+        found = connection.execute("SELECT model, target FROM runs_started WHERE run_id = ?",
+                                   [row["last_run_id"]]).fetchone() or ("?", "?")
+        text = render_pytest(failure, model=found[0], target=found[1])
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
 
 
 @cli.command()

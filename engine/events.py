@@ -17,7 +17,7 @@ from .records import Failure, StepRecord
 
 __all__ = [
     "Event", "RunStarted", "RoundStarted", "JourneyStarted", "StepFinished", "CleanupFinished",
-    "JourneyFinished", "FailureFound", "Notice", "RunFinished", "Subscriber", "EventBus",
+    "JourneyFinished", "FailureFound", "Notice", "RunFinished", "ReplayFinished", "Subscriber", "EventBus",
 ]
 
 
@@ -112,6 +112,19 @@ class RunFinished(Event):
     @property
     def exit_code(self) -> int:
         return 1 if self.failures else 0
+
+
+@attrs.frozen(kw_only=True)
+class ReplayFinished(Event):
+    """A stored failure's path was replayed (``journeys replay``): what came of it."""
+
+    fingerprint: str
+    target: str
+    times: int
+    replays_run: int  # conclusive replays (ran through, failed the same way or passed)
+    replays_failed: int
+    verdict: str  # "still failing", "fixed", "flaky" or "inconclusive"
+    notes: tuple[str, ...] = ()
 
 
 class Subscriber(Protocol):

@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from .records import CheckRecord, Failure, RequestRecord
+from .redact import MASK, is_secret_name, redact_text
 
 __all__ = ["render_pytest", "reproduction_path", "write_reproduction", "TARGET_VARIABLE"]
 
@@ -39,15 +40,39 @@ def write_reproduction(directory: str, failure: Failure, *, model: str, target: 
 
 
 class _Values:
-    """Known strings and the Python expressions that produce them in the test."""
+    """Known strings and the Python expressions that produce them in the test.
+
+    Secrets are never written into the file: a field named like a password
+    becomes ``secret("password")`` (read from ``JOURNEYS_SECRET_PASSWORD`` or
+    made up at random for the run), and a bearer token is taken from the
+    response that handed it to that actor, even when the stored trace has it
+    masked.
+    """
 
     def __init__(self) -> None:
         self.expressions: dict[str, str] = {}
+        self.tokens: dict[str, str] = {}  # actor -> expression of the latest token it received
 
-    def learn_response(self, variable: str, body: Any) -> None:
+    def learn_response(self, variable: str, body: Any, actor: str | None = None) -> None:
         for value, accessor in _string_leaves(body, ""):
             if len(value) >= MIN_CAPTURED_LENGTH:
                 self.expressions.setdefault(value, f"{variable}.json(){accessor}")
+            if actor is not None and re.fullmatch(r"\['[^']*token[^']*'\]", accessor, re.I):
+                self.tokens[actor] = f"{variable}.json(){accessor}"
+
+    def render_headers(self, headers: dict[str, str], actor: str) -> str:
+        items = []
+        for name, value in headers.items():
+            # A stored trace masks the whole value ("***"): the token came from a response anyway.
+            scheme = value.partition(" ")[0] if " " in value else "Bearer"
+            if is_secret_name(name) and actor in self.tokens:
+                rendered = f"{scheme + ' '!r} + {self.tokens[actor]}"
+            elif is_secret_name(name) and MASK in value:
+                rendered = f"secret({name.lower()!r})"
+            else:
+                rendered = self.render(value)
+            items.append(f"{name!r}: {rendered}")
+        return "{" + ", ".join(items) + "}"
 
     def learn(self, value: str, expression: str) -> None:
         self.expressions.setdefault(value, expression)
@@ -56,7 +81,8 @@ class _Values:
         if isinstance(value, str):
             return self._render_string(value)
         if isinstance(value, dict):
-            items = ", ".join(f"{self.render(k)}: {self.render(v)}" for k, v in value.items())
+            items = ", ".join(f"{self.render(k)}: " + (f"secret({k.lower()!r})" if _is_secret(k, v)
+                                                        else self.render(v)) for k, v in value.items())
             return "{" + items + "}"
         if isinstance(value, (list, tuple)):
             return "[" + ", ".join(self.render(v) for v in value) + "]"
@@ -95,6 +121,20 @@ def _test_name(failure: Failure) -> str:
     return "test_" + words.strip("_").lower()[:80]
 
 
+def _is_secret(key: Any, value: Any) -> bool:
+    return isinstance(key, str) and isinstance(value, str) and is_secret_name(key)
+
+
+SECRET_HELPER = [
+    "def secret(name):",
+    '    """Secrets are never written here: JOURNEYS_SECRET_<NAME>, or a random one for this run."""',
+    '    variable = "JOURNEYS_SECRET_" + name.upper().replace("-", "_")',
+    '    return os.environ.get(variable) or _SECRETS.setdefault(name, "Jy-" + secrets.token_urlsafe(12))',
+    "",
+    "",
+]
+
+
 def render_pytest(failure: Failure, *, model: str, target: str) -> str:
     values = _Values()
     body: list[str] = []
@@ -111,27 +151,30 @@ def render_pytest(failure: Failure, *, model: str, target: str) -> str:
             counter += 1
             variable = f"r{counter}"
             variables.append(variable)
-            body.append(f"        {variable} = {_render_request(request, values)}")
+            body.append(f"        {variable} = {_render_request(request, values, step.actor)}")
         for check in step.checks:
             if check.passed and check.source == "invariant":
                 continue
             body.extend(_render_check(check, variables, values))
         for variable, request in zip(variables, step.requests):
             if request.response_json is not None:
-                values.learn_response(variable, request.response_json)
+                values.learn_response(variable, request.response_json, step.actor)
     tag_lines = [f"    tag{n} = TAG + \"x{n}\"" for n in range(1, len(tags) + 1)]
     header = _header(failure, model=model, target=target)
     lines = [
         header,
         "import os",
+        "import secrets",
         "import uuid",
         "",
         "import httpx",
         "",
         f'TARGET = os.environ.get("{TARGET_VARIABLE}", "{DEFAULT_TARGET}")',
         'TAG = "jr" + uuid.uuid4().hex[:8]  # fresh test data on every run',
+        "_SECRETS = {}",
         "",
         "",
+        *SECRET_HELPER,
         f"def {_test_name(failure)}():",
         *tag_lines,
         "    with httpx.Client(base_url=TARGET, timeout=30) as client:",
@@ -143,7 +186,7 @@ def render_pytest(failure: Failure, *, model: str, target: str) -> str:
 
 def _header(failure: Failure, *, model: str, target: str) -> str:
     fingerprint = failure.fingerprint
-    message = failure.message.replace('"""', "'''").replace("\\", "\\\\")
+    message = redact_text(failure.message).replace('"""', "'''").replace("\\", "\\\\")
     return "\n".join([
         '"""Reproduction of a failure found by journeys.',
         "",
@@ -154,20 +197,21 @@ def _header(failure: Failure, *, model: str, target: str) -> str:
         "",
         "Needs only httpx and pytest. Run it against any target:",
         f"    {TARGET_VARIABLE}=http://127.0.0.1:8765 pytest {os.path.basename(reproduction_path('.', failure))}",
-        "It fails while the bug is there and passes once it is fixed.",
+        "It fails while the bug is there and passes once it is fixed. No secret is written",
+        "here: set JOURNEYS_SECRET_PASSWORD (and so on) to choose them, or random ones are used.",
         '"""',
         "",
     ])
 
 
-def _render_request(request: RequestRecord, values: _Values) -> str:
+def _render_request(request: RequestRecord, values: _Values, actor: str) -> str:
     arguments = [values.render(request.path)]
     if request.params:
         arguments.append(f"params={values.render(request.params)}")
     if request.json is not None:
         arguments.append(f"json={values.render(request.json)}")
     if request.headers:
-        arguments.append(f"headers={values.render(request.headers)}")
+        arguments.append(f"headers={values.render_headers(request.headers, actor)}")
     return f"client.{request.method.lower()}({', '.join(arguments)})"
 
 

@@ -13,10 +13,11 @@ from typing import Any
 __all__ = ["MASK", "is_secret_name", "redact_data", "redact_headers", "redact_text", "redact_everywhere"]
 
 MASK = "***"
-SECRET_NAME = re.compile(r"pass(word)?|secret|token|api[_-]?key|authori[sz]ation|cookie|session", re.I)
+SECRET_NAME = re.compile(r"passw(or)?d|passphrase|^pass$|secret|token|api[_-]?key|authori[sz]ation|cookie|session",
+                         re.I)
 # In free text (a check's message quoting a response body, an error): "token": "abc" and Bearer abc.
 _QUOTED_SECRET = re.compile(
-    r"""(["']?[\w-]*(?:pass(?:word)?|secret|token|api[_-]?key|cookie|session)[\w-]*["']?\s*[:=]\s*)"""
+    r"""(["']?[\w-]*(?:passw(?:or)?d|passphrase|secret|token|api[_-]?key|cookie|session)[\w-]*["']?\s*[:=]\s*)"""
     r"""("[^"]*"|'[^']*'|[^\s,;&}]+)""", re.I)
 _BEARER = re.compile(r"\b(Bearer|Basic)\s+[^\s\"',;]+", re.I)
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"})

@@ -101,6 +101,7 @@ def test_reproductions_fail_on_the_buggy_demo_and_pass_on_the_fixed_one(explorat
         (path,) = [f for f in files if failure["id"] in f.name]
         source = path.read_text(encoding="utf-8")
         assert "import engine" not in source and "from engine" not in source
+        assert "'password': secret('password')" in source and "tok_" not in source  # no secret embedded
         against_bugs = run_pytest(path, demo_with_bugs.url)
         assert against_bugs.returncode == 1, (path.name, against_bugs.stdout[-2000:])
         against_fixed = run_pytest(path, demo_fixed.url)

@@ -94,7 +94,11 @@ class StoreLayout:
                 write_atomically(schema.empty_table(), marker)
 
     def is_store(self) -> bool:
-        return all((self.table_dir(t) / "_schema.parquet").exists() for t in TABLES)
+        return (self.table_dir("runs_started") / "_schema.parquet").exists()
+
+    def has_table(self, table: str) -> bool:
+        """False for a table added after this store was made (until a writer opens it)."""
+        return (self.table_dir(table) / "_schema.parquet").exists()
 
     def data_path(self, table: str, run_id: str, lo: int, hi: int) -> Path:
         return self.table_dir(table) / f"{run_id}~{lo:06d}-{hi:06d}.parquet"

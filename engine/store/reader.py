@@ -47,10 +47,12 @@ def table_sql(folder: Path) -> str:
     ), covered AS (
         SELECT DISTINCT a.file FROM ranges a JOIN ranges b
           ON a.run = b.run AND b.lo <= a.lo AND b.hi >= a.hi AND (b.lo < a.lo OR b.hi > a.hi)
+    ), live AS (
+        SELECT file FROM ranges WHERE file NOT IN (SELECT file FROM covered)
     )
     SELECT * EXCLUDE (filename)
     FROM read_parquet({pattern}, filename = true, union_by_name = true)
-    WHERE filename NOT IN (SELECT file FROM covered)
+    WHERE filename IN (SELECT file FROM live)  -- a semi-join: DuckDB then skips the other files
     """
 
 
@@ -66,8 +68,19 @@ def connect(path: str | os.PathLike[str] | None = None) -> duckdb.DuckDBPyConnec
         raise ConfigError(f"no journeys store at {str(root)!r}; run `journeys explore` first "
                           "or pass --store PATH (or set JOURNEYS_STORE)")
     connection = duckdb.connect(":memory:")
-    for table in TABLES:
-        connection.execute(f"CREATE VIEW {table} AS {table_sql(layout.table_dir(table))}")
+    try:
+        _define_views(connection, layout)
+    except duckdb.Error as error:
+        raise ConfigError(f"cannot read the store at {str(root)!r}: {str(error).splitlines()[0]}") from None
+    return connection
+
+
+def _define_views(connection: duckdb.DuckDBPyConnection, layout: StoreLayout) -> None:
+    for table, schema in TABLES.items():
+        if layout.has_table(table):
+            connection.execute(f"CREATE VIEW {table} AS {table_sql(layout.table_dir(table))}")
+        else:  # a store made by an older version: the table reads as empty
+            connection.register(f"_empty_{table}", schema.empty_table())
+            connection.execute(f"CREATE VIEW {table} AS SELECT * FROM _empty_{table}")
     for statement in VIEWS_SQL:
         connection.execute(statement)
-    return connection

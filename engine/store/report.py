@@ -10,13 +10,13 @@ import duckdb
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["print_report", "print_table", "report_sections"]
+__all__ = ["print_report", "print_table", "report_sections", "wide_console"]
 
 SPARK = "▁▂▃▄▅▆▇█"
 TREND_DAYS = 14
 
 
-def _console() -> Console:
+def wide_console() -> Console:
     """Rich's console; piped output is 160 columns wide (not 80) unless COLUMNS says otherwise."""
     console = Console(highlight=False, soft_wrap=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
@@ -41,7 +41,7 @@ def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: st
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*(_cell(v) for v in row))
-    (console or _console()).print(table)
+    (console or wide_console()).print(table)
 
 
 def sparkline(counts: Sequence[int]) -> str:
@@ -77,9 +77,10 @@ def report_sections(connection: duckdb.DuckDBPyConnection, since_s: float) -> di
             GROUP BY fingerprint
         )
         SELECT f.fingerprint, f.action || ': ' || f.check_name AS failure, f.status_class, f.kind,
-               f.first_seen, f.last_seen, coalesce(r.hits, 0) AS occurrences, f.occurrences AS all_time,
+               coalesce(l.status, 'new') AS lifecycle, f.first_seen, f.last_seen, coalesce(r.hits, 0) AS occurrences, f.occurrences AS all_time,
                d.per_day
         FROM failures f LEFT JOIN recent r USING (fingerprint) LEFT JOIN daily d USING (fingerprint)
+             LEFT JOIN failure_lifecycle l USING (fingerprint)
         WHERE f.last_seen >= ?
         ORDER BY f.last_seen DESC""", [since, since, since]).fetchall()
     failure_rows = []
@@ -87,11 +88,11 @@ def report_sections(connection: duckdb.DuckDBPyConnection, since_s: float) -> di
         counts = {item["day"]: item["n"] for item in (per_day or [])}
         failure_rows.append((*head, sparkline([counts.get(day, 0) for day in days[-TREND_DAYS:]])))
     slow = connection.execute("""
-        SELECT action, count(*) AS steps,
-               quantile_cont(latency_ms, 0.5) AS p50_ms, quantile_cont(latency_ms, 0.95) AS p95_ms,
-               quantile_cont(latency_ms, 0.99) AS p99_ms, max(latency_ms) AS max_ms
-        FROM steps WHERE finished_at >= ? AND phase = 'explore'
-        GROUP BY action ORDER BY p95_ms DESC LIMIT 10""", [since]).fetchall()
+        SELECT action, steps, q[1] AS p50_ms, q[2] AS p95_ms, q[3] AS p99_ms, max_ms FROM (
+            SELECT action, count(*) AS steps, max(latency_ms) AS max_ms,
+                   quantile_cont(latency_ms, [0.5, 0.95, 0.99]) AS q  -- one sort for all three
+            FROM steps WHERE finished_at >= ? AND phase = 'explore' GROUP BY action)
+        ORDER BY p95_ms DESC LIMIT 10""", [since]).fetchall()
     coverage = connection.execute("""
         SELECT c.model, c.action, c.source || ' -> ' || c.target AS edge, sum(c.hits) AS hits
         FROM edge_coverage c JOIN runs_started r USING (run_id)
@@ -102,7 +103,7 @@ def report_sections(connection: duckdb.DuckDBPyConnection, since_s: float) -> di
 
 
 def print_report(connection: duckdb.DuckDBPyConnection, since_s: float, console: Console | None = None) -> None:
-    console = console or _console()
+    console = console or wide_console()
     data = report_sections(connection, since_s)
     count, incomplete, journeys, steps, first, last = data["runs"]
     console.print(f"[bold]journeys report[/] since {_cell(data['since'])} UTC: {count} run(s)"
@@ -113,7 +114,7 @@ def print_report(connection: duckdb.DuckDBPyConnection, since_s: float, console:
         return
     days = data["days"]
     trend = f"per day {days[0]:%m-%d}..{days[-1]:%m-%d}"
-    print_table(["fingerprint", "failure", "status", "kind", "first seen", "last seen", "hits",
+    print_table(["fingerprint", "failure", "status", "kind", "lifecycle", "first seen", "last seen", "hits",
                  "hits ever", trend], data["failures"],
                 title=f"Distinct failures ({len(data['failures'])})", console=console)
     print_table(["action", "steps", "p50 ms", "p95 ms", "p99 ms", "max ms"], data["slow"],

@@ -58,6 +58,11 @@ TABLES: dict[str, pa.Schema] = {
         ("created_by_step", pa.int32()), ("created_by_action", pa.string()), ("method", pa.string()),
         ("path", pa.string()), ("status", pa.int32()), ("cleaned", pa.bool_()),
     ]),
+    "replays": pa.schema([
+        ("run_id", pa.string()), ("fingerprint", pa.string()), ("replayed_at", timestamp),
+        ("target", pa.string()), ("times", pa.int32()), ("replays_run", pa.int32()),
+        ("replays_failed", pa.int32()), ("verdict", pa.string()),
+    ]),
 }
 
 # Views over the tables (which ``reader`` defines first, one per folder).
@@ -96,6 +101,34 @@ VIEWS_SQL = [
            l.replays_failed, l.replays_run, l.steps, l.reproduction, l.run_id AS last_run_id
     FROM latest l JOIN found f USING (fingerprint) JOIN in_runs r USING (fingerprint)
     LEFT JOIN seen s USING (fingerprint)
+    """,
+    # Each failure's life across runs: every time it failed (found by a run, hit by an
+    # exploring journey, or a replay still failing) and every replay that found it fixed.
+    """
+    CREATE OR REPLACE VIEW failure_lifecycle AS
+    WITH events AS (
+        SELECT fingerprint, found_at AS happened_at, run_id, true AS failing FROM failures_found
+        UNION ALL
+        SELECT fingerprint, finished_at, run_id, true FROM journeys
+        WHERE fingerprint IS NOT NULL AND phase = 'explore'
+        UNION ALL
+        SELECT fingerprint, replayed_at, run_id, verdict <> 'fixed' FROM replays
+        WHERE verdict IN ('still failing', 'flaky', 'fixed')
+    ), summary AS (
+        SELECT fingerprint,
+               max(happened_at) FILTER (WHERE failing) AS last_failed,
+               max(happened_at) FILTER (WHERE NOT failing) AS last_fixed,
+               min(happened_at) FILTER (WHERE NOT failing) AS first_fixed,
+               count(DISTINCT run_id) FILTER (WHERE failing) AS failing_runs
+        FROM events GROUP BY fingerprint
+    )
+    SELECT fingerprint, CASE
+             WHEN last_fixed IS NOT NULL AND (last_failed IS NULL OR last_fixed > last_failed) THEN 'fixed'
+             WHEN first_fixed IS NOT NULL AND last_failed > first_fixed THEN 'regressed'
+             WHEN failing_runs > 1 THEN 'recurring'
+             ELSE 'new' END AS status,
+           last_failed, last_fixed, failing_runs
+    FROM summary
     """,
     """
     CREATE OR REPLACE VIEW edge_coverage AS

@@ -23,7 +23,8 @@ from typing import Any, Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..events import CleanupFinished, Event, FailureFound, JourneyFinished, RunFinished, RunStarted, StepFinished
+from ..events import (CleanupFinished, Event, FailureFound, JourneyFinished, ReplayFinished, RunFinished,
+                      RunStarted, StepFinished)
 from ..redact import redact_data, redact_text
 from ..report_json import failure_as_dict
 from .layout import StoreLayout, write_atomically
@@ -61,10 +62,17 @@ class StoreWriter:
         if row is None:
             return
         table, values = row
-        buffer = self.buffers[table]
-        buffer.append(values)
+        extra = self._edges(event) if isinstance(event, RunStarted) else []
+        with self._swap:  # the flusher swaps buffers under this lock: no row slips between
+            buffer = self.buffers[table]
+            buffer.append(values)
+            self.buffers["model_edges"].extend(extra)
         if len(buffer) >= self.max_rows:
             self._wake.set()
+
+    @staticmethod
+    def _edges(event: RunStarted) -> list[tuple]:
+        return [(event.run_id, event.model, action, source, target) for action, source, target in event.edges]
 
     def _row(self, event: Event) -> tuple[str, tuple] | None:
         if isinstance(event, StepFinished):
@@ -99,12 +107,14 @@ class StoreWriter:
                 failure.tool_version)
         if isinstance(event, RunStarted):
             self._run_id = event.run_id
-            for action, source, target in event.edges:
-                self.buffers["model_edges"].append((event.run_id, event.model, action, source, target))
             settings = json.dumps(redact_data(dict(event.settings)), default=str)
             return "runs_started", (event.run_id, event.at, event.host, event.model, event.model_file,
                                     event.model_revision, event.target, event.seed, settings,
                                     event.tool_version)
+        if isinstance(event, ReplayFinished):
+            self._run_id = event.run_id
+            return "replays", (event.run_id, event.fingerprint, event.at, event.target, event.times,
+                               event.replays_run, event.replays_failed, event.verdict)
         if isinstance(event, RunFinished):
             self._run_id = event.run_id
             return "runs_finished", (event.run_id, event.at, event.journeys, event.shrink_journeys,

@@ -1,0 +1,118 @@
+"""Failures as the store keeps them: find one by id, rebuild it, replay it anywhere.
+
+The store holds each failure's minimal path as JSON with its secrets masked.
+``load_failure`` turns that JSON back into the engine's records, and
+``replay_stored`` runs the path again against any target: a masked value (a
+password the run generated) is replaced by a fresh random one, which is all a
+journey needs, since later steps read it from the actor's memory rather than
+from the recorded data.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+import attrs
+import duckdb
+
+from .errors import ConfigError
+from .events import ReplayFinished
+from .journey import Tagger
+from .model import Model
+from .records import CheckRecord, Failure, Fingerprint, RequestRecord, StepRecord
+from .redact import MASK
+from .replay import ReplayMismatch, replay_steps
+from .transport import TargetClient
+
+__all__ = ["find_failure", "load_failure", "replay_stored", "unmask", "verdict"]
+
+
+def find_failure(connection: duckdb.DuckDBPyConnection, failure_id: str) -> dict[str, Any]:
+    """The ``failures`` row whose fingerprint starts with ``failure_id`` (at least 4 characters)."""
+    if len(failure_id) < 4:
+        raise ConfigError(f"failure id {failure_id!r} is too short; give at least 4 characters")
+    cursor = connection.execute(
+        "SELECT * FROM failures WHERE starts_with(fingerprint, ?) ORDER BY last_seen DESC",
+        [failure_id.lower()])
+    columns = [d[0] for d in cursor.description]
+    rows = cursor.fetchall()
+    if not rows:
+        raise ConfigError(f"no failure {failure_id!r} in the store; `journeys failures` lists them")
+    if len({row[0] for row in rows}) > 1:
+        raise ConfigError(f"failure id {failure_id!r} is ambiguous: "
+                          + ", ".join(sorted({row[0] for row in rows})))
+    return dict(zip(columns, rows[0]))
+
+
+def load_failure(reproduction: str) -> tuple[Failure, dict[str, Any]]:
+    """The ``Failure`` stored as JSON, and the JSON itself (for showing and exporting)."""
+    data = json.loads(reproduction)
+    fingerprint = Fingerprint(**{k: data["fingerprint"][k] for k in ("action", "check", "status")})
+    steps = tuple(_step(step) for step in data["steps"])
+    fields = {f.name for f in attrs.fields(Failure)} - {"fingerprint", "steps"}
+    failure = Failure(fingerprint=fingerprint, steps=steps, **{k: data[k] for k in fields if k in data})
+    return failure, data
+
+
+def _step(data: dict[str, Any]) -> StepRecord:
+    requests = tuple(RequestRecord(**request) for request in data["requests"])
+    checks = tuple(CheckRecord(**check) for check in data["checks"])
+    rest = {k: v for k, v in data.items() if k not in ("requests", "checks")}
+    rest["tags"] = tuple(rest.get("tags", ()))
+    return StepRecord(requests=requests, checks=checks, **rest)
+
+
+def unmask(steps: tuple[StepRecord, ...]) -> tuple[StepRecord, ...]:
+    """The steps with each masked value of their data replaced by a fresh random secret."""
+
+    def fresh(value: Any) -> Any:
+        if value == MASK:
+            return "Rp-" + secrets.token_urlsafe(12)
+        if isinstance(value, dict):
+            return {k: fresh(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [fresh(v) for v in value]
+        return value
+
+    return tuple(attrs.evolve(step, data=fresh(step.data)) for step in steps)
+
+
+def verdict(failed: int, conclusive: int) -> str:
+    if conclusive == 0:
+        return "inconclusive"
+    if failed == conclusive:
+        return "still failing"
+    return "fixed" if failed == 0 else "flaky"
+
+
+def replay_stored(failure: Failure, *, model: Model, client: TargetClient, target_label: str,
+                  times: int, emit, run_id: str) -> ReplayFinished:
+    """Replay ``failure``'s path ``times`` times; emits and returns a ``ReplayFinished``.
+
+    A replay counts as failing only when it fails the same way (same fingerprint);
+    one that cannot run (a step did not produce what a later one needs) or that
+    fails on something else is inconclusive and tried again, up to 3x ``times``.
+    """
+    tagger = Tagger(run_id)
+    failed = conclusive = attempts = 0
+    other: list[str] = []
+    while conclusive < times and attempts < times * 3:
+        attempts += 1
+        try:
+            outcome = replay_steps(unmask(failure.steps), model=model, client=client, emit=emit,
+                                   run_id=run_id, journey=attempts, tagger=tagger)
+        except ReplayMismatch as mismatch:
+            other.append(str(mismatch))
+            continue
+        if outcome is not None and outcome.fingerprint.id != failure.id:
+            other.append(f"failed on {outcome.fingerprint} instead")
+            continue
+        conclusive += 1
+        failed += outcome is not None
+    finished = ReplayFinished(run_id=run_id, fingerprint=failure.id, target=target_label, times=times,
+                              replays_run=conclusive, replays_failed=failed,
+                              verdict=verdict(failed, conclusive), notes=tuple(dict.fromkeys(other)))
+    emit(finished)
+    return finished
