@@ -184,7 +184,11 @@ def failures(store, kind, since) -> None:
 def _stored_failure(store, failure_id):
     connection = connect(store)
     row = find_failure(connection, failure_id)
-    failure, _ = load_failure(row["reproduction"])
+    try:
+        failure, _ = load_failure(row["reproduction"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ConfigError(f"the stored reproduction of {row['fingerprint']} cannot be read "
+                          f"({type(error).__name__}: {error}); was it written by a newer journeys?") from None
     return connection, row, failure
 
 
