@@ -109,3 +109,15 @@ def test_exported_pytest_reproduces_on_another_port_and_json_is_the_trace(workdi
     trace = run_journeys("export", fingerprint, "--format", "json", cwd=workdir)
     data = json.loads(trace.stdout)
     assert data["id"] == fingerprint and [s["action"] for s in data["steps"]][-1] == "view_order"
+
+
+def test_fingerprints_are_stable_across_runs_with_different_seeds(exploration, tmp_path):
+    """Seed 3 meets the authorisation bug within three journeys; seed 7 found it too."""
+    _, _, seven = exploration
+    result = run_journeys("explore", str(ROOT / "models" / "shop.py"), "--target", "demo", "--seed", "3",
+                          "--journeys", "3", "--no-examples-db", "--json", "three.json", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    three = json.loads((tmp_path / "three.json").read_text())
+    by_action = {f["fingerprint"]["action"]: f["id"] for f in seven["failures"]}
+    found = [(f["fingerprint"]["action"], f["id"]) for f in three["failures"]]
+    assert found and all(by_action.get(action) == fingerprint for action, fingerprint in found), (found, by_action)
