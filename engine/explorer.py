@@ -30,7 +30,7 @@ from .journey import JourneyRunner, StepFailure, Tagger
 from .machine import JourneyFailed, compile_machine
 from .model import Model
 from .records import Failure
-from .replay import ReplayMismatch, replay_steps
+from .replay import replay_steps, replay_tally
 from .shrink import drop_unneeded_steps, simplify_data
 from .transport import Target, TargetClient
 
@@ -230,22 +230,8 @@ class Explorer:
                        hypothesis_flaky=hypothesis_flaky)
 
     def _replay_tally(self, failure: StepFailure, wanted: int) -> tuple[int, int]:
-        """Replay ``wanted`` times: (how many failed the same way, how many were conclusive).
-
-        A replay that fails on another fingerprint, or cannot be replayed, is
-        inconclusive and retried, up to three times ``wanted`` attempts.
-        """
-        failed = run = attempts = 0
-        while run < wanted and attempts < wanted * 3:
-            attempts += 1
-            try:
-                outcome = self._replay_once(failure.steps)
-            except ReplayMismatch:
-                continue
-            if outcome is not None and outcome.fingerprint.id != failure.fingerprint.id:
-                continue  # failed on something else (another bug, a blip): inconclusive
-            run += 1
-            failed += outcome is not None
+        """Replay ``wanted`` times: (how many failed the same way, how many were conclusive)."""
+        failed, run, _ = replay_tally(lambda: self._replay_once(failure.steps), failure.fingerprint.id, wanted)
         return failed, run
 
 

@@ -16,7 +16,7 @@ from .model import Model
 from .records import StepRecord
 from .transport import TargetClient
 
-__all__ = ["replay_steps", "ReplayMismatch"]
+__all__ = ["ReplayMismatch", "replay_steps", "replay_tally"]
 
 
 class ReplayMismatch(Exception):
@@ -57,3 +57,27 @@ def replay_steps(steps: Sequence[StepRecord], *, model: Model, client: TargetCli
         return None
     finally:
         runner.finish()
+
+
+def replay_tally(replay_once: Callable[[], StepFailure | None], fingerprint_id: str,
+                 wanted: int) -> tuple[int, int, list[str]]:
+    """Replay ``wanted`` times: (failed the same way, conclusive replays, why others were not).
+
+    A replay that cannot run (``ReplayMismatch``) or fails on another fingerprint
+    is inconclusive and tried again, up to three times ``wanted`` attempts.
+    """
+    failed = run = attempts = 0
+    notes: list[str] = []
+    while run < wanted and attempts < wanted * 3:
+        attempts += 1
+        try:
+            outcome = replay_once()
+        except ReplayMismatch as mismatch:
+            notes.append(str(mismatch))
+            continue
+        if outcome is not None and outcome.fingerprint.id != fingerprint_id:
+            notes.append(f"failed on {outcome.fingerprint} instead")
+            continue
+        run += 1
+        failed += outcome is not None
+    return failed, run, notes

@@ -23,7 +23,7 @@ from .journey import Tagger
 from .model import Model
 from .records import CheckRecord, Failure, Fingerprint, RequestRecord, StepRecord
 from .redact import MASK
-from .replay import ReplayMismatch, replay_steps
+from .replay import replay_steps, replay_tally
 from .transport import TargetClient
 
 __all__ = ["find_failure", "load_failure", "replay_stored", "unmask", "verdict"]
@@ -96,21 +96,11 @@ def replay_stored(failure: Failure, *, model: Model, client: TargetClient, targe
     fails on something else is inconclusive and tried again, up to 3x ``times``.
     """
     tagger = Tagger(run_id)
-    failed = conclusive = attempts = 0
-    other: list[str] = []
-    while conclusive < times and attempts < times * 3:
-        attempts += 1
-        try:
-            outcome = replay_steps(unmask(failure.steps), model=model, client=client, emit=emit,
-                                   run_id=run_id, journey=attempts, tagger=tagger)
-        except ReplayMismatch as mismatch:
-            other.append(str(mismatch))
-            continue
-        if outcome is not None and outcome.fingerprint.id != failure.id:
-            other.append(f"failed on {outcome.fingerprint} instead")
-            continue
-        conclusive += 1
-        failed += outcome is not None
+    journeys = iter(range(1, times * 3 + 1))
+    failed, conclusive, other = replay_tally(
+        lambda: replay_steps(unmask(failure.steps), model=model, client=client, emit=emit, run_id=run_id,
+                             journey=next(journeys), tagger=tagger),
+        failure.id, times)
     finished = ReplayFinished(run_id=run_id, fingerprint=failure.id, target=target_label, times=times,
                               replays_run=conclusive, replays_failed=failed,
                               verdict=verdict(failed, conclusive), notes=tuple(dict.fromkeys(other)))
