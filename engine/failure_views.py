@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 import duckdb
@@ -13,8 +12,11 @@ from rich.markup import escape
 from .records import Failure
 from .redact import redact_data, redact_everywhere, redact_headers, redact_text
 from .store.report import print_table
+from .terminal import compact
 
 __all__ = ["FAILURES_SQL", "list_failures", "print_failure"]
+
+SHOW_LIMIT = 240  # `show` prints longer bodies than the run summary
 
 FAILURES_SQL = """
     SELECT f.fingerprint AS id, f.action || ': ' || f.check_name AS failure, f.status_class AS status,
@@ -36,11 +38,6 @@ def list_failures(connection: duckdb.DuckDBPyConnection, *, since_s: float | Non
     return len(rows)
 
 
-def _compact(value: Any, limit: int = 240) -> str:
-    text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def print_failure(console: Console, row: dict[str, Any], failure: Failure, lifecycle: str | None,
                   replays: list[tuple]) -> None:
     """The minimal reproduction as numbered steps, with requests and (redacted) responses."""
@@ -56,16 +53,16 @@ def print_failure(console: Console, row: dict[str, Any], failure: Failure, lifec
         failing = step is failure.failing_step
         marker = "[red]→[/]" if failing else " "
         console.print(f"  {marker} {step.index + 1}. [bold]{escape(step.actor)}[/] {escape(step.action)} "
-                      f"{escape(_compact(redact_data(step.data)))}")
+                      f"{escape(compact(redact_data(step.data), SHOW_LIMIT))}")
         for request in step.requests:
             headers = redact_headers(request.headers)
             auth = " (signed in)" if "Authorization" in headers else ""
-            body = f" {_compact(redact_everywhere(request.json))}" if request.json is not None else ""
+            body = f" {compact(redact_everywhere(request.json), SHOW_LIMIT)}" if request.json is not None else ""
             console.print(f"       {request.method} {escape(request.path)}{escape(body)}{auth}", style="dim")
             if request.status is None:
                 console.print(f"       ← no response ({escape(request.error or '')})", style="dim")
             else:
-                answer = (_compact(redact_everywhere(request.response_json))
+                answer = (compact(redact_everywhere(request.response_json), SHOW_LIMIT)
                           if request.response_json is not None else redact_text(request.response_text[:240]))
                 console.print(f"       ← {request.status} {escape(answer)}", style="dim")
         for check in step.checks:

@@ -147,7 +147,7 @@ class TerminalView:
         console.print()
 
     def _step(self, step: StepRecord, *, failing: bool) -> None:
-        data = _compact(redact_data(step.data))
+        data = compact(redact_data(step.data))
         marker = "[red]→[/]" if failing else " "
         self.console.print(f"  {marker} {step.index + 1}. [bold]{escape(step.actor)}[/] {escape(step.action)} "
                            f"{escape(data)}")
@@ -155,11 +155,12 @@ class TerminalView:
             status = request.status if request.status is not None else f"no response ({request.error})"
             headers = redact_headers(request.headers)
             auth = " (signed in)" if "Authorization" in headers else ""
-            body = f" {_compact(redact_data(request.json))}" if request.json is not None else ""
+            body = f" {compact(redact_data(request.json))}" if request.json is not None else ""
             self.console.print(f"       {request.method} {escape(request.path)}{escape(body)}{auth} → {status}",
                                style="dim")
 
 
-def _compact(value: Any, limit: int = 160) -> str:
-    text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+def compact(value: Any, limit: int = 160) -> str:
+    """One line of JSON, cut at ``limit`` characters."""
+    text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
     return text if len(text) <= limit else text[: limit - 1] + "…"
