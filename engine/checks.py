@@ -17,7 +17,7 @@ import httpx
 from .records import CheckRecord
 
 __all__ = ["CheckFailed", "OPERATORS", "status_check", "status_below_check", "field_check",
-           "condition_check", "read_field"]
+           "text_check", "condition_check", "read_field"]
 
 OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq,
@@ -106,6 +106,26 @@ def field_check(response: httpx.Response, path: str | list, op: str, value: Any,
         message = f"{label}: expected {dotted} {op} {value!r}, got {actual!r}"
     return CheckRecord(name=label, kind="field", passed=passed,
                        expected={"path": parts, "op": op, "value": value}, actual=shown,
+                       message=message, response=index, source=source)
+
+
+def text_check(response: httpx.Response, path: str | list | None, contains: str, *,
+                name: str | None, index: int | None, source: str) -> CheckRecord:
+    """The copy says what it should: ``contains`` is in a JSON field (or in the whole body)."""
+    parts = split_path(path) if path else None
+    where = ".".join(map(str, parts)) if parts else "the body"
+    label = name or f"{where} says {contains!r}"
+    actual: Any = response.text if parts is None else read_field(response, parts)
+    if actual is _MISSING:
+        passed, shown = False, None
+        message = f"{label}: field {where!r} is missing from the response {_body_hint(response)}"
+    else:
+        shown = actual if isinstance(actual, str) else json.dumps(actual, ensure_ascii=False)
+        passed = contains in shown
+        excerpt = shown if len(shown) <= 200 else shown[:200] + "…"
+        message = f"{label}: expected {where} to contain {contains!r}, got {excerpt!r}"
+    return CheckRecord(name=label, kind="text", passed=passed,
+                       expected={"path": parts, "contains": contains}, actual=shown,
                        message=message, response=index, source=source)
 
 

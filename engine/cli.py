@@ -21,7 +21,9 @@ from .errors import ConfigError, JourneysError, ModelError
 from .events import EventBus
 from .store import DEFAULT_STORE, StoreWriter, connect, store_path
 from .export_pytest import render_pytest
-from .failure_views import list_failures, print_failure
+from .failure_views import creating_journey_cleanups, list_failures, print_failure
+from .demo.app import BUGS as DEMO_BUGS
+from .records import FAILURE_KINDS
 from .store.report import print_report, print_table, wide_console
 from .stored_failures import find_failure, load_failure, replay_stored
 from .explorer import ExploreSettings, Explorer
@@ -169,7 +171,7 @@ def report(store, since) -> None:
 
 @cli.command()
 @store_option
-@click.option("--kind", type=click.Choice(["regression", "intermittent"]), default=None,
+@click.option("--kind", type=click.Choice(FAILURE_KINDS), default=None,
               help="Only failures of this kind.")
 @click.option("--since", type=Duration(), default=None, help="Only failures seen this recently (e.g. 7d).")
 def failures(store, kind, since) -> None:
@@ -206,7 +208,8 @@ def show(failure_id, store) -> None:
     replays = connection.execute(
         "SELECT replayed_at, target, verdict, replays_failed, replays_run FROM replays "
         "WHERE fingerprint = ? ORDER BY replayed_at", [failure.id]).fetchall()
-    print_failure(wide_console(), row, failure, lifecycle[0] if lifecycle else None, replays)
+    print_failure(wide_console(), row, failure, lifecycle[0] if lifecycle else None, replays,
+                  creating_journey_cleanups(connection, failure))
 
 
 @cli.command()
@@ -255,12 +258,12 @@ def replay(failure_id, target, model_spec, times, store, demo_bugs) -> None:
 
 @cli.command()
 @click.argument("failure_id")
-@click.option("--format", "output_format", type=click.Choice(["pytest", "json"]), default="pytest",
+@click.option("--format", "output_format", type=click.Choice(["pytest", "json", "curl"]), default="pytest",
               show_default=True)
 @click.option("-o", "--output", default=None, help="Write to this file instead of standard output.")
 @store_option
 def export(failure_id, output_format, output, store) -> None:
-    """A stored failure as a standalone pytest file or its JSON trace."""
+    """A stored failure as a standalone pytest file, a bash script of curl calls or its JSON trace."""
     try:
         connection, row, failure = _stored_failure(store, failure_id)
     except JourneysError as error:
@@ -270,10 +273,18 @@ def export(failure_id, output_format, output, store) -> None:
     else:
         found = connection.execute("SELECT model, target FROM runs_started WHERE run_id = ?",
                                    [row["last_run_id"]]).fetchone() or ("?", "?")
-        text = render_pytest(failure, model=found[0], target=found[1])
+        from .export_curl import render_curl
+
+        render = render_curl if output_format == "curl" else render_pytest
+        text = render(failure, model=found[0], target=found[1])
     if output:
         with open(output, "w", encoding="utf-8") as handle:
             handle.write(text)
+        if output_format == "curl":  # a script: executable wherever reading it is allowed
+            import os
+
+            mode = os.stat(output).st_mode
+            os.chmod(output, mode | (mode & 0o444) >> 2)
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)
@@ -316,12 +327,18 @@ def demo() -> None:
 @click.option("--port", type=click.IntRange(min=0, max=65535), default=8765, show_default=True)
 @click.option("--bugs/--no-bugs", default=True, show_default=True, help="Seeded bugs on, or a fixed build.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def demo_serve(host, port, bugs, seed) -> None:
+@click.option("--bug", "only", multiple=True, metavar="NAME",
+              type=click.Choice(DEMO_BUGS),
+              help="Exactly these seeded bugs (repeatable), instead of the default set.")
+def demo_serve(host, port, bugs, seed, only) -> None:
     """Serve the demo shop over HTTP until interrupted."""
     from .demo import DemoShop, serve
 
+    if only:
+        bugs = only
+
     def ready(url: str) -> None:
-        state = "on" if bugs else "off (fixed build)"
+        state = (", ".join(bugs) if only else "on") if bugs else "off (fixed build)"
         click.echo(f"demo shop listening on {url} (seeded bugs {state}); Ctrl-C to stop", err=True)
 
     try:

@@ -4,8 +4,10 @@ A run is a sequence of rounds. Each round is one Hypothesis search over
 journeys; it ends when the budget is spent or when Hypothesis has found and
 shrunk one or more failures. Failures found in earlier rounds are "known": a
 journey that hits one simply ends, so the next round looks for *other* bugs.
-Each new failure's minimal path is then replayed a few times: failing every
-time makes it a regression, otherwise it is intermittent. Journeys count
+Each new failure's minimal path is then replayed a few times: failing only
+sometimes makes it intermittent; failing every time makes it a regression,
+unless it fails on data an earlier journey left behind (``left_behind``) or a
+text check failed on a successful response (a content change). Journeys count
 against ``--journeys`` only while exploring, not while Hypothesis shrinks.
 """
 
@@ -27,6 +29,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from . import __version__
 from .events import EventBus, FailureFound, Notice, RoundStarted, RunFinished, RunStarted, StepFinished
 from .journey import JourneyRunner, StepFailure, Tagger
+from .left_behind import SessionHistory
 from .machine import JourneyFailed, compile_machine
 from .model import Model
 from .records import Failure
@@ -75,7 +78,9 @@ class Explorer:
         self._database = (DirectoryBasedExampleDatabase(settings.database)
                           if settings.database else None)
         self.steps = 0
+        self.history = SessionHistory()
         bus.subscribe(self)
+        bus.subscribe(self.history)
 
     def handle(self, event) -> None:
         """The explorer counts steps from its own events, like any subscriber."""
@@ -221,18 +226,35 @@ class Explorer:
         return failure
 
     def _classify(self, failure: StepFailure, hypothesis_flaky: bool) -> Failure:
-        """Replay the path: failing every time is a regression, else intermittent."""
+        """Replay the path, then name the kind: intermittent, left-behind, content change, regression."""
         failed, run = self._replay_tally(failure, self.settings.replays)
-        kind = "regression" if run and failed == run else "intermittent"
+        left_behind = None
+        if not run or failed < run:
+            kind = "intermittent"
+        elif (left_behind := self.history.left_behind(failure.fingerprint.id, failure.steps)) is not None:
+            kind = "left-behind"
+        elif _is_content_change(failure):
+            kind = "content-change"
+        else:
+            kind = "regression"
         return Failure(fingerprint=failure.fingerprint, kind=kind, message=failure.check.message,
                        steps=failure.steps, replays_failed=failed, replays_run=run,
                        found_in_journey=failure.journey, seed=self.seed, tool_version=__version__,
-                       hypothesis_flaky=hypothesis_flaky)
+                       hypothesis_flaky=hypothesis_flaky, left_behind=left_behind)
 
     def _replay_tally(self, failure: StepFailure, wanted: int) -> tuple[int, int]:
         """Replay ``wanted`` times: (how many failed the same way, how many were conclusive)."""
         failed, run, _ = replay_tally(lambda: self._replay_once(failure.steps), failure.fingerprint.id, wanted)
         return failed, run
+
+
+def _is_content_change(failure: StepFailure) -> bool:
+    """A text check failed on a response that was otherwise fine: the copy changed."""
+    check = failure.check
+    requests = failure.steps[-1].requests
+    status = (requests[check.response].status if check.response is not None
+              and 0 <= check.response < len(requests) else None)
+    return check.kind == "text" and status is not None and status < 400
 
 
 def _file_revision(path: str) -> str:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import os
 import re
+import textwrap
 from typing import Any
 
+from .left_behind import describe
 from .records import CheckRecord, Failure, RequestRecord
 from .redact import MASK, is_secret_name, redact_text
 
@@ -138,27 +140,16 @@ SECRET_HELPER = [
 def render_pytest(failure: Failure, *, model: str, target: str) -> str:
     values = _Values()
     body: list[str] = []
-    tags = [tag for step in failure.steps for tag in step.tags]
+    walks = failure.walks
+    tags = [tag for _, steps in walks for step in steps for tag in step.tags]
     for number, tag in enumerate(tags, 1):
         values.learn(tag, f"tag{number}")
     counter = 0
-    for step in failure.steps:
-        failing = step is failure.failing_step
-        note = "  <- fails here" if failing else ""
-        body.append(f"        # step {step.index + 1}: {step.actor} {step.action}{note}")
-        variables: list[str] = []
-        for request in step.requests:
-            counter += 1
-            variable = f"r{counter}"
-            variables.append(variable)
-            body.append(f"        {variable} = {_render_request(request, values, step.actor)}")
-        for check in step.checks:
-            if check.passed and check.source == "invariant":
-                continue
-            body.extend(_render_check(check, variables, values))
-        for variable, request in zip(variables, step.requests):
-            if request.response_json is not None:
-                values.learn_response(variable, request.response_json, step.actor)
+    for title, steps in walks:
+        if len(walks) > 1:
+            body.append(f"        # --- {title}")
+        for step in steps:
+            counter = _render_step(step, failure, values, body, counter)
     tag_lines = [f"    tag{n} = TAG + \"x{n}\"" for n in range(1, len(tags) + 1)]
     header = _header(failure, model=model, target=target)
     lines = [
@@ -184,9 +175,29 @@ def render_pytest(failure: Failure, *, model: str, target: str) -> str:
     return "\n".join(lines)
 
 
+def _render_step(step, failure: Failure, values: _Values, body: list[str], counter: int) -> int:
+    """Append one step's requests and checks to ``body``; the request counter after it."""
+    note = "  <- fails here" if step is failure.failing_step else ""
+    body.append(f"        # step {step.index + 1}: {step.actor} {step.action}{note}")
+    variables: list[str] = []
+    for request in step.requests:
+        counter += 1
+        variable = f"r{counter}"
+        variables.append(variable)
+        body.append(f"        {variable} = {_render_request(request, values, step.actor)}")
+    for check in step.checks:
+        if check.passed and check.source == "invariant":
+            continue
+        body.extend(_render_check(check, variables, values))
+    for variable, request in zip(variables, step.requests):
+        if request.response_json is not None:
+            values.learn_response(variable, request.response_json, step.actor)
+    return counter
+
+
 def _header(failure: Failure, *, model: str, target: str) -> str:
     fingerprint = failure.fingerprint
-    message = redact_text(failure.message).replace('"""', "'''").replace("\\", "\\\\")
+    message = _docstring_safe(redact_text(failure.message))
     return "\n".join([
         '"""Reproduction of a failure found by journeys.',
         "",
@@ -194,6 +205,7 @@ def _header(failure: Failure, *, model: str, target: str) -> str:
         f"Kind: {failure.kind} (failed {failure.replays_failed} of {failure.replays_run} replays)",
         f"Check: {message}",
         f"Found by journeys {failure.tool_version}, model {model}, target {target}, seed {failure.seed}.",
+        *_left_behind_note(failure),
         "",
         "Needs only httpx and pytest. Run it against any target:",
         f"    {TARGET_VARIABLE}=http://127.0.0.1:8765 pytest {os.path.basename(reproduction_path('.', failure))}",
@@ -202,6 +214,19 @@ def _header(failure: Failure, *, model: str, target: str) -> str:
         '"""',
         "",
     ])
+
+
+def _left_behind_note(failure: Failure) -> list[str]:
+    if failure.left_behind is None:
+        return []
+    text = _docstring_safe(redact_text(describe(failure.left_behind)))
+    return ["", *textwrap.wrap(f"Left-behind state: {text}.", 96),
+            "The test walks that journey first (setup), then the failing path: on a clean",
+            "target the failing path alone passes."]
+
+
+def _docstring_safe(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"' * 3, "'" * 3)
 
 
 def _render_request(request: RequestRecord, values: _Values, actor: str) -> str:
@@ -229,6 +254,10 @@ def _render_check(check: CheckRecord, variables: list[str], values: _Values) -> 
     elif check.kind == "field":
         accessor = "".join(f"[{part!r}]" for part in check.expected["path"])
         condition = f"{r}.json(){accessor} {check.expected['op']} {values.render(check.expected['value'])}"
+    elif check.kind == "text":
+        path = check.expected["path"]
+        where = f"{r}.json()" + "".join(f"[{part!r}]" for part in path) if path else f"{r}.text"
+        condition = f"{check.expected['contains']!r} in {where}"
     else:
         return [f"        # not exported: {check.name!r} ({check.kind} check in model code)"]
     return [f"        assert {condition}, {detail}"]

@@ -9,12 +9,13 @@ import duckdb
 from rich.console import Console
 from rich.markup import escape
 
-from .records import Failure
+from .left_behind import describe
+from .records import Failure, StepRecord
 from .redact import redact_data, redact_everywhere, redact_headers, redact_text
 from .store.report import print_table
 from .terminal import compact
 
-__all__ = ["FAILURES_SQL", "list_failures", "print_failure"]
+__all__ = ["FAILURES_SQL", "creating_journey_cleanups", "list_failures", "print_failure"]
 
 SHOW_LIMIT = 240  # `show` prints longer bodies than the run summary
 
@@ -38,9 +39,24 @@ def list_failures(connection: duckdb.DuckDBPyConnection, *, since_s: float | Non
     return len(rows)
 
 
+def creating_journey_cleanups(connection: duckdb.DuckDBPyConnection, failure: Failure) -> list[tuple]:
+    """What the store says the clean-ups of the journey that left the data behind did."""
+    left_behind = failure.left_behind
+    if left_behind is None:
+        return []
+    return connection.execute(
+        "SELECT created_by_step, created_by_action, method, path, status, cleaned FROM cleanups "
+        "WHERE run_id = ? AND journey = ? ORDER BY cleaned_at",
+        [left_behind.run_id, left_behind.journey]).fetchall()
+
+
 def print_failure(console: Console, row: dict[str, Any], failure: Failure, lifecycle: str | None,
-                  replays: list[tuple]) -> None:
-    """The minimal reproduction as numbered steps, with requests and (redacted) responses."""
+                  replays: list[tuple], cleanups: list[tuple] = ()) -> None:
+    """The minimal reproduction as numbered steps, with requests and (redacted) responses.
+
+    For left-behind state, first the journey that most likely left the data, with
+    the step that created it starred and what its clean-ups did (from the store).
+    """
     console.print(f"[bold]{failure.id}[/] · {escape(str(failure.fingerprint))}")
     console.print(f"  kind: [bold]{failure.kind}[/] (failed {failure.replays_failed} of "
                   f"{failure.replays_run} replays when found) · lifecycle: [bold]{lifecycle or 'new'}[/]")
@@ -48,12 +64,39 @@ def print_failure(console: Console, row: dict[str, Any], failure: Failure, lifec
                   f"{row['last_seen']:%Y-%m-%d %H:%M:%S} UTC · {row['occurrences']} exploring journey(s) "
                   f"in {row['runs']} run(s) · last run {row['last_run_id']}")
     console.print(f"  seed {failure.seed} · tool version {failure.tool_version}")
-    console.print()
-    for step in failure.steps:
-        failing = step is failure.failing_step
-        marker = "[red]→[/]" if failing else " "
-        console.print(f"  {marker} {step.index + 1}. [bold]{escape(step.actor)}[/] {escape(step.action)} "
-                      f"{escape(compact(redact_data(step.data), SHOW_LIMIT))}")
+    left_behind = failure.left_behind
+    if left_behind is not None:
+        console.print()
+        console.print(f"  [yellow]left-behind state:[/] {escape(redact_text(describe(left_behind)))}")
+        console.print()
+        console.print(f"  The journey that left it (journey {left_behind.journey}, run {left_behind.run_id}); "
+                      f"★ created the data:")
+        _print_steps(console, left_behind.steps, marked=left_behind.creating_step, marker="[yellow]★[/]")
+        for step, action, method, path, status, cleaned in cleanups:
+            by = f" (for step {step + 1}, {action})" if step is not None else " (teardown)"
+            outcome = "cleaned" if cleaned else "[red]FAILED[/]"
+            console.print(f"    clean-up {method} {escape(path)} → {status if status is not None else 'no answer'} "
+                          f"{outcome}{escape(by)}", style="dim" if cleaned else None)
+        console.print()
+        console.print("  Then the failing path:")
+    else:
+        console.print()
+    _print_steps(console, failure.steps, marked=failure.failing_step, marker="[red]→[/]")
+    for check in failure.failing_step.checks:
+        if not check.passed:
+            console.print(f"    [red]✗ {escape(redact_text(check.message))}[/]")
+    if replays:
+        console.print()
+        console.print("  replays since:")
+        for replayed_at, target, verdict, failed, run in replays:
+            console.print(f"    {replayed_at:%Y-%m-%d %H:%M:%S} {escape(target)}: {verdict} "
+                          f"({failed} of {run} failed)")
+
+
+def _print_steps(console: Console, steps: tuple[StepRecord, ...], *, marked: StepRecord, marker: str) -> None:
+    for step in steps:
+        console.print(f"  {marker if step is marked else ' '} {step.index + 1}. [bold]{escape(step.actor)}[/] "
+                      f"{escape(step.action)} {escape(compact(redact_data(step.data), SHOW_LIMIT))}")
         for request in step.requests:
             headers = redact_headers(request.headers)
             auth = " (signed in)" if "Authorization" in headers else ""
@@ -65,12 +108,3 @@ def print_failure(console: Console, row: dict[str, Any], failure: Failure, lifec
                 answer = (compact(redact_everywhere(request.response_json), SHOW_LIMIT)
                           if request.response_json is not None else redact_text(request.response_text[:240]))
                 console.print(f"       ← {request.status} {escape(answer)}", style="dim")
-        for check in step.checks:
-            if not check.passed:
-                console.print(f"    [red]✗ {escape(redact_text(check.message))}[/]")
-    if replays:
-        console.print()
-        console.print("  replays since:")
-        for replayed_at, target, verdict, failed, run in replays:
-            console.print(f"    {replayed_at:%Y-%m-%d %H:%M:%S} {escape(target)}: {verdict} "
-                          f"({failed} of {run} failed)")

@@ -88,6 +88,7 @@ class StepContext:
         self.responses: list[httpx.Response] = []
         self.checks: list[CheckRecord] = []
         self.tags: list[str] = []
+        self.cleanups_registered = 0
 
     # --- requests -------------------------------------------------------------------------
     def request(self, method: str, template: str, *, json: Any = None,
@@ -145,6 +146,7 @@ class StepContext:
 
     def cleanup(self, method: str, template: str, **path_vars: Any) -> None:
         """Register a request that removes what this step created, run when the journey ends."""
+        self.cleanups_registered += 1
         self._runner.cleanups.append((self.actor, self._runner.tokens.get(self.actor),
                                       method, template, path_vars,
                                       len(self._runner.steps), self.action))
@@ -168,6 +170,15 @@ class StepContext:
         """A JSON field compares to ``value``: ``step.expect_field(r, "total", ">=", 0)``."""
         self._record(checks.field_check(response, path, op, value, name=name,
                                         index=self._index(response), source="action"))
+
+    def expect_text(self, response: httpx.Response, path: str | None, contains: str, *,
+                    name: str | None = None) -> None:
+        """The copy is as written: ``contains`` appears in a JSON field (``path=None``: the body).
+
+        A failed text check on a successful response makes the failure a *content change*.
+        """
+        self._record(checks.text_check(response, path, contains, name=name,
+                                       index=self._index(response), source="action"))
 
     def expect(self, condition: bool, name: str, detail: str | None = None, *,
                response: httpx.Response | None = None) -> None:
@@ -201,6 +212,10 @@ class InvariantCheck:
     def field(self, response: httpx.Response, path: str, op: str, value: Any) -> None:
         self._record(checks.field_check(response, path, op, value, name=self._name,
                                         index=self._index, source="invariant"))
+
+    def text(self, response: httpx.Response, path: str | None, contains: str) -> None:
+        self._record(checks.text_check(response, path, contains, name=self._name, index=self._index,
+                                       source="invariant"))
 
     def that(self, condition: bool, detail: str | None = None) -> None:
         self._record(checks.condition_check(condition, self._name, detail, index=self._index,
@@ -297,7 +312,8 @@ class JourneyRunner:
             index=len(self.steps), actor=actor, action=action.name, source=source,
             target=self.states[actor], data=to_jsonable(data), requests=tuple(context.requests),
             checks=tuple(context.checks), outcome="failed" if failed else "passed",
-            duration_ms=duration_ms, tags=tuple(context.tags), produced=produced)
+            duration_ms=duration_ms, tags=tuple(context.tags), produced=produced,
+            cleanups=context.cleanups_registered)
         self.steps.append(record)
         self.emit(StepFinished(run_id=self.run_id, journey=self.journey, phase=self.phase, step=record))
         if failed is not None:

@@ -3,7 +3,8 @@
 These are the nouns every other module shares. A ``StepRecord`` holds everything
 needed to show, replay or export one step of a journey; a ``Failure`` holds the
 minimal reproduction of one distinct bug together with its fingerprint and the
-tally of the replays that decided its kind.
+tally of the replays that decided its kind and, for a failure caused by data
+an earlier journey left on the target, the step that most likely created it.
 """
 
 from __future__ import annotations
@@ -19,10 +20,15 @@ __all__ = [
     "CheckRecord",
     "StepRecord",
     "Fingerprint",
+    "LeftBehind",
     "Failure",
+    "FAILURE_KINDS",
     "status_class",
     "to_jsonable",
 ]
+
+
+FAILURE_KINDS = ("regression", "intermittent", "content-change", "left-behind")
 
 
 def status_class(status: int | None) -> str:
@@ -70,7 +76,8 @@ class CheckRecord:
     """The outcome of one check on a response.
 
     ``kind`` is ``status`` (expected: list of codes), ``status_below`` (a limit), ``field`` (expected:
-    ``{"path": [...], "op": ">=", "value": 0}``), ``condition`` (model code
+    ``{"path": [...], "op": ">=", "value": 0}``), ``text`` (expected: ``{"path": [...] or None,
+    "contains": "..."}``: the copy of a page or field), ``condition`` (model code
     decided; not exportable as data) or ``error`` (an exception in the step).
     """
 
@@ -100,6 +107,12 @@ class StepRecord:
     duration_ms: float
     tags: tuple[str, ...] = ()
     produced: str | None = None
+    cleanups: int = 0  # clean-up requests the step registered for what it created
+
+    @property
+    def created(self) -> bool:
+        """Whether the step left data on the target: tagged data, a resource or a clean-up."""
+        return self.outcome == "passed" and bool(self.tags or self.produced or self.cleanups)
 
     @property
     def failed_check(self) -> CheckRecord | None:
@@ -128,6 +141,29 @@ class Fingerprint:
 
 
 @attrs.frozen
+class LeftBehind:
+    """The journey step that most likely left behind the data a failure depends on.
+
+    ``steps`` is that whole journey as it was walked (its clean-ups ran after it),
+    so replaying it and then the failure's own path reproduces the failure on a
+    target that never had the data.
+    """
+
+    run_id: str
+    journey: int
+    step: int                  # index in ``steps`` of the step that created the data
+    created_at: float
+    evidence: str              # why this step: a clean-up that failed, or the timing alone
+    last_passed_journey: int   # the failing action last passed here...
+    first_failed_journey: int  # ...and first failed here
+    steps: tuple[StepRecord, ...] = ()
+
+    @property
+    def creating_step(self) -> StepRecord:
+        return self.steps[self.step]
+
+
+@attrs.frozen
 class Failure:
     """A distinct failure with its minimal reproduction and how it was classified."""
 
@@ -141,10 +177,21 @@ class Failure:
     seed: int | None
     tool_version: str
     hypothesis_flaky: bool = False
+    left_behind: LeftBehind | None = None
 
     @property
     def id(self) -> str:
         return self.fingerprint.id
+
+    @property
+    def walks(self) -> tuple[tuple[str, tuple[StepRecord, ...]], ...]:
+        """What reproduces it on a clean target: the journey that left the data first, if any."""
+        own = ("the failing path", self.steps)
+        if self.left_behind is None:
+            return (own,)
+        setup = (f"setup: journey {self.left_behind.journey} of run {self.left_behind.run_id}, "
+                 f"which left the data behind", self.left_behind.steps)
+        return (setup, own)
 
     @property
     def failing_step(self) -> StepRecord:

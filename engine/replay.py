@@ -34,8 +34,13 @@ def _resolve(value: Any, produced: dict[int, Resource]) -> Any:
 
 def replay_steps(steps: Sequence[StepRecord], *, model: Model, client: TargetClient,
                  emit: Callable[[Event], None], run_id: str, journey: int,
-                 tagger: Tagger) -> StepFailure | None:
-    """Run ``steps`` again; the first failure, or ``None`` if every step passed."""
+                 tagger: Tagger, then: Callable[[], StepFailure | None] | None = None) -> StepFailure | None:
+    """Run ``steps`` again; the first failure, or ``None`` if every step passed.
+
+    ``then``, if given, runs after the steps passed and before their clean-ups:
+    what it returns is the result. That is how a journey that left data behind
+    is replayed as the setup of the failure that depends on the data.
+    """
     runner = JourneyRunner(model=model, client=client, emit=emit, run_id=run_id, journey=journey,
                            phase="replay", known=frozenset(), tagger=tagger)
     produced: dict[int, Resource] = {}
@@ -54,7 +59,7 @@ def replay_steps(steps: Sequence[StepRecord], *, model: Model, client: TargetCli
                 return outcome
             if isinstance(outcome, Resource):
                 produced[record.index] = outcome
-        return None
+        return then() if then is not None else None
     finally:
         runner.finish()
 

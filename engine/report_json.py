@@ -24,7 +24,8 @@ def failure_as_dict(failure: Failure) -> dict[str, Any]:
     data = attrs.asdict(failure, recurse=True)
     data["id"] = failure.id
     data["fingerprint"]["id"] = failure.id
-    for step in data["steps"]:
+    left_behind = data.get("left_behind") or {}
+    for step in [*data["steps"], *left_behind.get("steps", ())]:
         step["data"] = redact_data(step["data"])
         for request in step["requests"]:
             request["headers"] = redact_headers(request["headers"])

@@ -21,7 +21,7 @@ from .errors import ConfigError
 from .events import ReplayFinished
 from .journey import Tagger
 from .model import Model
-from .records import CheckRecord, Failure, Fingerprint, RequestRecord, StepRecord
+from .records import CheckRecord, Failure, Fingerprint, LeftBehind, RequestRecord, StepRecord
 from .redact import MASK
 from .replay import replay_steps, replay_tally
 from .transport import TargetClient
@@ -51,9 +51,18 @@ def load_failure(reproduction: str) -> tuple[Failure, dict[str, Any]]:
     data = json.loads(reproduction)
     fingerprint = Fingerprint(**{k: data["fingerprint"][k] for k in ("action", "check", "status")})
     steps = tuple(_step(step) for step in data["steps"])
-    fields = {f.name for f in attrs.fields(Failure)} - {"fingerprint", "steps"}
-    failure = Failure(fingerprint=fingerprint, steps=steps, **{k: data[k] for k in fields if k in data})
+    fields = {f.name for f in attrs.fields(Failure)} - {"fingerprint", "steps", "left_behind"}
+    failure = Failure(fingerprint=fingerprint, steps=steps, left_behind=_left_behind(data.get("left_behind")),
+                      **{k: data[k] for k in fields if k in data})
     return failure, data
+
+
+def _left_behind(data: dict[str, Any] | None) -> LeftBehind | None:
+    if not data:
+        return None
+    fields = {f.name for f in attrs.fields(LeftBehind)} - {"steps"}
+    return LeftBehind(steps=tuple(_step(step) for step in data.get("steps", ())),
+                      **{k: data[k] for k in fields if k in data})
 
 
 def _step(data: dict[str, Any]) -> StepRecord:
@@ -91,16 +100,24 @@ def replay_stored(failure: Failure, *, model: Model, client: TargetClient, targe
                   times: int, emit, run_id: str) -> ReplayFinished:
     """Replay ``failure``'s path ``times`` times; emits and returns a ``ReplayFinished``.
 
+    For left-behind state, each replay first walks the journey that left the data,
+    then the failing path, and only then that journey's clean-ups.
+
     A replay counts as failing only when it fails the same way (same fingerprint);
     one that cannot run (a step did not produce what a later one needs) or that
     fails on something else is inconclusive and tried again, up to 3x ``times``.
     """
     tagger = Tagger(run_id)
-    journeys = iter(range(1, times * 3 + 1))
-    failed, conclusive, other = replay_tally(
-        lambda: replay_steps(unmask(failure.steps), model=model, client=client, emit=emit, run_id=run_id,
-                             journey=next(journeys), tagger=tagger),
-        failure.id, times)
+    journeys = iter(range(1, times * 6 + 1))
+
+    def walk(walks, index=0):
+        """Each walk runs inside the one before it, before that one's clean-ups."""
+        _, steps = walks[index]
+        then = (lambda: walk(walks, index + 1)) if index + 1 < len(walks) else None
+        return replay_steps(unmask(steps), model=model, client=client, emit=emit, run_id=run_id,
+                            journey=next(journeys), tagger=tagger, then=then)
+
+    failed, conclusive, other = replay_tally(lambda: walk(failure.walks), failure.id, times)
     finished = ReplayFinished(run_id=run_id, fingerprint=failure.id, target=target_label, times=times,
                               replays_run=conclusive, replays_failed=failed,
                               verdict=verdict(failed, conclusive), notes=tuple(dict.fromkeys(other)))

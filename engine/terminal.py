@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from typing import Any
 
 from rich.console import Console
@@ -21,7 +22,8 @@ from rich.text import Text
 from .events import (Event, FailureFound, JourneyFinished, Notice, RoundStarted, RunFinished, RunStarted,
                      StepFinished)
 from .export_pytest import reproduction_path
-from .records import Failure, StepRecord
+from .left_behind import describe
+from .records import FAILURE_KINDS, Failure, StepRecord
 from .redact import redact_data, redact_headers, redact_text
 
 __all__ = ["TerminalView"]
@@ -122,11 +124,11 @@ class TerminalView:
         console.print()
         for number, failure in enumerate(event.failures, 1):
             self._failure(number, failure)
-        regressions = sum(f.kind == "regression" for f in event.failures)
-        intermittent = len(event.failures) - regressions
+        kinds = Counter(f.kind for f in event.failures)
         elapsed = event.duration_s
-        verdict = (f"[bold red]{len(event.failures)} distinct failure(s)[/]: {regressions} regression(s), "
-                   f"{intermittent} intermittent" if event.failures else "[bold green]no failures found[/]")
+        verdict = (f"[bold red]{len(event.failures)} distinct failure(s)[/]: "
+                   + ", ".join(f"{kinds[kind]} {kind}" for kind in FAILURE_KINDS if kinds[kind])
+                   if event.failures else "[bold green]no failures found[/]")
         console.print(f"{verdict} · {event.journeys} journeys explored (+{event.shrink_journeys} to shrink "
                       f"and replay) · {self.steps:,} steps · {elapsed:,.1f}s · {escape(event.stop_reason)}")
         if event.failures and self.reproductions_dir:
@@ -141,6 +143,9 @@ class TerminalView:
         for step in failure.steps:
             self._step(step, failing=step is failure.failing_step)
         console.print(f"    [red]✗ {escape(redact_text(failure.message))}[/]")
+        if failure.left_behind is not None:
+            console.print(f"    [yellow]left-behind state:[/] {escape(describe(failure.left_behind))}")
+            self._step(failure.left_behind.creating_step, failing=False)
         if self.reproductions_dir:
             console.print(f"    reproduction: {escape(reproduction_path(self.reproductions_dir, failure))}",
                           style="dim")

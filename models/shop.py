@@ -85,6 +85,7 @@ def browse_catalogue(step):
     r = step.get("/api/products")
     step.expect_status(r, 200)
     step.expect_field(r, "products", "!=", [], name="the catalogue is not empty")
+    step.expect_text(r, "delivery_note", "over €30", name="the catalogue promises free delivery over €30")
 
 
 @model.action(source=ANYWHERE, target=None)

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from engine.demo import BUGS, COUPON_CODES, OPENAPI, PRODUCT_IDS, DemoShop, start_in_thread
+from engine.demo import BUGS, COUPON_CODES, DEFAULT_BUGS, OPENAPI, PRODUCT_IDS, DemoShop, start_in_thread
 from engine.demo.app import ROUTES
 
 SHIPPING = {"name": "Ada", "street": "1 Loop Lane", "city": "Turing", "postcode": "10101", "country": "UK"}
@@ -79,7 +79,7 @@ def assert_error(response: httpx.Response, status: int, code: str) -> None:
 
 
 def test_bug_selection() -> None:
-    assert DemoShop().bugs == frozenset(BUGS)
+    assert DemoShop().bugs == frozenset(DEFAULT_BUGS)
     assert DemoShop(bugs=False).bugs == frozenset()
     assert DemoShop(bugs=["order_owner_check"]).bugs == {"order_owner_check"}
     with pytest.raises(ValueError, match="nope.*coupon_after_removal"):
@@ -290,6 +290,25 @@ def id_sequence(client: httpx.Client) -> list[str]:
     order = shopper.place_order()
     review = shopper.review("ok")
     return [shopper.user_id, shopper.signup["token"], order["id"], review.json()["id"]]
+
+
+def test_bug_delivery_note_copy(make_client: MakeClient) -> None:
+    for bugs, note in ((False, "Free delivery on orders over €30."), ("delivery_note_copy", "Free delivery on orders over €50.")):
+        response = make_client(bugs=bugs).get("/api/products")
+        assert response.status_code == 200 and response.json()["delivery_note"] == note
+
+
+def test_bug_reviews_outlive_account(make_client: MakeClient) -> None:
+    for bugs, left in ((False, 0), ("reviews_outlive_account", 1)):
+        client = make_client(bugs=bugs)
+        author = Shopper(client)
+        assert author.review("still here?").status_code == 201
+        assert author.call("DELETE", "/api/account").status_code == 204
+        assert len(client.get("/api/reviews/recent").json()["reviews"]) == left
+
+
+def test_the_last_two_bugs_are_opt_in() -> None:
+    assert set(BUGS) - set(DEFAULT_BUGS) == {"delivery_note_copy", "reviews_outlive_account"}
 
 
 def test_same_seed_same_ids(make_client: MakeClient) -> None:

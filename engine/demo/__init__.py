@@ -6,8 +6,8 @@ constants, its OpenAPI document, and the helpers that serve it over HTTP.
 
 from __future__ import annotations
 
-from engine.demo.app import BUGS, COUPON_CODES, PRODUCT_IDS, DemoShop
+from engine.demo.app import BUGS, COUPON_CODES, DEFAULT_BUGS, PRODUCT_IDS, DemoShop
 from engine.demo.openapi import OPENAPI
 from engine.demo.server import serve, start_in_thread
 
-__all__ = ["BUGS", "COUPON_CODES", "OPENAPI", "PRODUCT_IDS", "DemoShop", "serve", "start_in_thread"]
+__all__ = ["BUGS", "COUPON_CODES", "DEFAULT_BUGS", "OPENAPI", "PRODUCT_IDS", "DemoShop", "serve", "start_in_thread"]

@@ -29,7 +29,13 @@ BUGS: tuple[str, ...] = (
     "recent_reviews_encoding",
     "order_owner_check",
     "checkout_flaky_503",
+    "delivery_note_copy",
+    "reviews_outlive_account",
 )
+# On unless bugs are chosen by name. The last two are opt-in for now: with them on,
+# every journey that reads the catalogue or the recent reviews meets a known failure
+# and ends, and the walk of the default budget no longer reaches the coupon bug.
+DEFAULT_BUGS: tuple[str, ...] = BUGS[:5]
 
 
 class Product(NamedTuple):
@@ -58,6 +64,9 @@ EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")  # used with fullmatch
 MAX_LINE_QUANTITY = 99
 RECENT_REVIEWS = 20
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+DELIVERY_NOTE = "Free delivery on orders over €30."
+# BUG delivery_note_copy: a content edit went out with the wrong threshold.
+DELIVERY_NOTE_EDITED = "Free delivery on orders over €50."
 
 
 class Response(NamedTuple):
@@ -282,7 +291,9 @@ class DemoShop:
         user = _user(request)
         user.deleted = True
         self._tokens = {token: owner for token, owner in self._tokens.items() if owner != user.id}
-        self._reviews = {rid: review for rid, review in self._reviews.items() if review.author_id != user.id}
+        # BUG reviews_outlive_account: the account goes, its reviews stay (and stay public).
+        if not self._bug("reviews_outlive_account"):
+            self._reviews = {rid: review for rid, review in self._reviews.items() if review.author_id != user.id}
         self._carts.pop(user.id, None)
         return Response(204)
 
@@ -290,7 +301,8 @@ class DemoShop:
 
     @route("GET", "/api/products")
     def _list_products(self, request: Request) -> Response:
-        return Response(200, {"products": [_product_json(pid) for pid in PRODUCT_IDS]})
+        note = DELIVERY_NOTE_EDITED if self._bug("delivery_note_copy") else DELIVERY_NOTE
+        return Response(200, {"products": [_product_json(pid) for pid in PRODUCT_IDS], "delivery_note": note})
 
     @route("GET", "/api/products/{product_id}")
     def _view_product(self, request: Request) -> Response:
@@ -437,7 +449,7 @@ class DemoShop:
 
 def _resolve_bugs(bugs: bool | Iterable[str]) -> frozenset[str]:
     if isinstance(bugs, bool):
-        return frozenset(BUGS) if bugs else frozenset()
+        return frozenset(DEFAULT_BUGS) if bugs else frozenset()
     chosen = frozenset([bugs] if isinstance(bugs, str) else bugs)
     unknown = sorted(chosen.difference(BUGS))
     if unknown:

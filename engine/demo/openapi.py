@@ -174,7 +174,8 @@ OPERATIONS: list[tuple[str, str, dict[str, Any]]] = [
     (
         "GET",
         "/api/products",
-        _operation("list_products", "The catalogue", 200, _object({"products": _array(_ref("Product"))})),
+        _operation("list_products", "The catalogue", 200,
+                   _object({"products": _array(_ref("Product")), "delivery_note": {"type": "string"}})),
     ),
     (
         "GET",

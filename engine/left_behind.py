@@ -1,0 +1,152 @@
+"""Left-behind state: a failure caused by data an earlier journey left on the target.
+
+On a shared target one journey's data can break later ones: a review whose text
+the recent-reviews widget cannot encode makes every later listing fail, for
+every journey. Hypothesis then shrinks the failure to a path of one read that
+creates nothing, which would send a developer looking in the wrong place.
+
+``SessionHistory`` subscribes to the run's events and remembers, cheaply, what
+that judgement needs: when each action last passed, when each fingerprint first
+failed, which steps created data (tagged data, a produced resource or a
+registered clean-up) and which of those clean-ups failed. ``left_behind`` then
+says whether a failure is of this kind and names the step that most likely
+created the data:
+
+- the failure's minimal path creates nothing itself, and
+- the failing action passed earlier in the session, before it first failed on
+  a journey that had created nothing before the failing step, and
+- some step created data between that last pass and that first failure: the
+  latest such step whose clean-up failed, or else the latest such step.
+
+The rule is a heuristic and says so in its evidence line. A copy change
+deployed mid-session, for instance, also makes an action that used to pass
+fail on a path that creates nothing; it is labelled left-behind only when data
+was created in that window, and the evidence says whether a clean-up failed.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from typing import NamedTuple
+
+from .events import CleanupFinished, Event, JourneyFinished, StepFinished
+from .records import LeftBehind, StepRecord
+
+__all__ = ["SessionHistory", "describe"]
+
+KEEP_JOURNEYS = 300      # the latest whole journeys kept, to hand the creating one to a developer
+KEEP_PINNED = 1_000      # and the latest journeys with a failed clean-up, however old
+KEEP_CREATIONS = 50_000  # creating steps remembered
+
+
+class _Moment(NamedTuple):
+    sequence: int  # order of the step among every step of the session
+    journey: int
+
+
+class _Creation(NamedTuple):
+    sequence: int
+    journey: int
+    step: StepRecord
+    at: float
+
+
+class _Failing(NamedTuple):
+    failed: _Moment
+    last_passed: _Moment | None  # the failing action's last pass before it
+    explained: bool              # an earlier step of the same journey created data
+
+
+class SessionHistory:
+    """What the run walked, as far as left-behind state needs it; a bus subscriber."""
+
+    def __init__(self, keep_journeys: int = KEEP_JOURNEYS, keep_creations: int = KEEP_CREATIONS) -> None:
+        self.run_id = ""
+        self._sequence = 0
+        self._keep_journeys = keep_journeys
+        self._journeys: OrderedDict[int, list[StepRecord]] = OrderedDict()
+        self._pinned: OrderedDict[int, list[StepRecord]] = OrderedDict()
+        self._last_pass: dict[str, _Moment] = {}
+        self._failing: dict[int, _Failing] = {}   # journey -> its failing step, until it ends
+        self._first_unexplained: dict[str, _Failing] = {}  # fingerprint -> first failure on a path
+        #                                                     that created nothing before it
+        self._creations: deque[_Creation] = deque(maxlen=keep_creations)
+        self._failed_cleanups: dict[tuple[int, int], str] = {}
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, StepFinished):
+            self._step(event)
+        elif isinstance(event, JourneyFinished):
+            failing = self._failing.pop(event.journey, None)
+            if event.fingerprint and failing is not None and not failing.explained:
+                self._first_unexplained.setdefault(event.fingerprint, failing)
+        elif isinstance(event, CleanupFinished):
+            if not event.ok and event.created_by_step is not None:
+                answer = f"answered {event.status}" if event.status is not None else "got no answer"
+                self._failed_cleanups[(event.journey, event.created_by_step)] = (
+                    f"{event.method} {event.path} {answer}")
+                if event.journey in self._journeys:  # the likeliest to have left data: keep it whole
+                    self._pinned[event.journey] = self._journeys[event.journey]
+                    if len(self._pinned) > KEEP_PINNED:
+                        self._pinned.popitem(last=False)
+
+    def _step(self, event: StepFinished) -> None:
+        self.run_id = event.run_id
+        self._sequence += 1
+        step = event.step
+        moment = _Moment(self._sequence, event.journey)
+        steps = self._journeys.get(event.journey)
+        if steps is None:
+            steps = self._journeys[event.journey] = []
+            if len(self._journeys) > self._keep_journeys:
+                self._journeys.popitem(last=False)
+        steps.append(step)
+        if step.outcome == "passed":
+            self._last_pass[step.action] = moment
+            if step.created:
+                self._creations.append(_Creation(self._sequence, event.journey, step, event.at))
+        else:
+            explained = any(earlier.created for earlier in steps[:-1])
+            self._failing[event.journey] = _Failing(moment, self._last_pass.get(step.action), explained)
+
+    def left_behind(self, fingerprint: str, steps: tuple[StepRecord, ...]) -> LeftBehind | None:
+        """The step that most likely left the data ``fingerprint`` fails on, if the rule holds."""
+        if any(step.created for step in steps):
+            return None
+        first = self._first_unexplained.get(fingerprint)
+        if first is None or first.last_passed is None:
+            return None
+        passed, failed = first.last_passed, first.failed
+        window = [c for c in self._creations if passed.sequence < c.sequence < failed.sequence]
+        if not window:
+            return None
+        action = steps[-1].action
+        with_failed_cleanup = [c for c in window if (c.journey, c.step.index) in self._failed_cleanups]
+        if with_failed_cleanup:
+            creation = with_failed_cleanup[-1]
+            cleanup = self._failed_cleanups[(creation.journey, creation.step.index)]
+            evidence = (f"its clean-up {cleanup}, and it is the last such step before {action} "
+                        f"began to fail")
+        else:
+            creation = window[-1]
+            evidence = (f"the last step that created data before {action} began to fail "
+                        f"(no failed clean-up was recorded; {len(window)} step(s) created data in between)")
+        journey = self._journeys.get(creation.journey) or self._pinned.get(creation.journey)
+        if journey is not None and creation.step.index < len(journey):
+            # Up to its own failure, if it had one: a setup walk that fails is no setup.
+            end = next((i for i, s in enumerate(journey) if s.outcome != "passed"), len(journey))
+            walked, index = tuple(journey[:end]), creation.step.index
+        else:  # that journey is too old to be kept whole: the creating step alone
+            walked, index = (creation.step,), 0
+        return LeftBehind(run_id=self.run_id, journey=creation.journey, step=index, created_at=creation.at,
+                          evidence=evidence, last_passed_journey=passed.journey,
+                          first_failed_journey=failed.journey, steps=walked)
+
+
+def describe(left_behind: LeftBehind) -> str:
+    """One sentence: which step of which journey most likely left the data, and why we think so."""
+    step = left_behind.creating_step
+    return (f"data left behind by journey {left_behind.journey} of run {left_behind.run_id}, "
+            f"step {step.index + 1} ({step.actor} {step.action}): {left_behind.evidence}; "
+            f"the failing action last passed in journey {left_behind.last_passed_journey} "
+            f"and first failed in journey {left_behind.first_failed_journey}")

@@ -1,0 +1,134 @@
+"""Left-behind state: one journey's data breaks later journeys, and journeys says so.
+
+The demo runs with two of its seeded bugs: the recent-reviews widget cannot
+encode text outside Latin-1 (a 500), and a deleted account's reviews stay
+(so a review whose clean-up fails, because its author logged out or deleted
+the account, is left on the shop). A review like that makes every later
+`read_recent_reviews` fail, and Hypothesis shrinks the failure to that one
+read, which creates nothing. The run must label it left-behind state and name
+the step that posted the review; the store must hold that journey and its
+failed clean-up; `show` must print both; and the export must walk the creating
+journey first, so it reproduces on a fresh shop where the one read alone passes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from engine.demo import DemoShop, start_in_thread
+from engine.store import connect
+
+from .conftest import ROOT, run_journeys
+
+BUGS = ("recent_reviews_encoding", "reviews_outlive_account")
+SEED = "1"  # finds the failure within its 40 journeys; checked, not assumed, below
+
+
+def fresh_shop():
+    return start_in_thread(DemoShop(bugs=BUGS, seed=0))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    url, stop = fresh_shop()
+    workdir = tmp_path_factory.mktemp("left_behind")
+    try:
+        result = run_journeys("explore", str(ROOT / "models" / "shop.py"), "--target", url, "--seed", SEED,
+                              "--journeys", "40", "--no-examples-db", "--json", "report.json", cwd=workdir)
+    finally:
+        stop()
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    failures = json.loads((workdir / "report.json").read_text(encoding="utf-8"))["failures"]
+    recent = [f for f in failures if f["fingerprint"]["action"] == "read_recent_reviews"]
+    assert recent, [f["fingerprint"] for f in failures]
+    return workdir, result, recent[0]
+
+
+def test_the_failure_is_labelled_left_behind_and_traced_to_the_review(run):
+    workdir, result, failure = run
+    assert failure["kind"] == "left-behind"
+    assert [s["action"] for s in failure["steps"]] == ["read_recent_reviews"]  # the misleading minimal path
+    left = failure["left_behind"]
+    creating = left["steps"][left["step"]]
+    assert creating["action"] == "post_review"
+    assert any(ord(ch) > 255 for ch in creating["data"]["text"]), creating["data"]  # the widget cannot encode it
+    assert left["last_passed_journey"] < left["first_failed_journey"]
+    assert "left-behind state" in result.stdout and "post_review" in result.stdout
+
+    # Traced through the store: that journey's step is there, and its review's clean-up failed.
+    store = connect(workdir / "journeys-store")
+    stored = store.execute("SELECT action, outcome FROM steps WHERE run_id = ? AND journey = ? AND step = ?",
+                           [left["run_id"], left["journey"], creating["index"]]).fetchall()
+    assert stored == [("post_review", "passed")]
+    cleaned = store.execute("SELECT cleaned FROM cleanups WHERE run_id = ? AND journey = ? AND created_by_step = ?",
+                            [left["run_id"], left["journey"], creating["index"]]).fetchall()
+    assert cleaned == [(False,)]
+    kinds = dict(store.execute("SELECT fingerprint, kind FROM failures").fetchall())
+    assert kinds[failure["id"]] == "left-behind"
+
+
+def test_show_names_the_creating_step_and_the_failing_path(run):
+    workdir, _, failure = run
+    shown = run_journeys("show", failure["id"], cwd=workdir)
+    assert shown.returncode == 0, shown.stderr
+    out = shown.stdout
+    left = failure["left_behind"]
+    assert "kind: left-behind" in out
+    assert f"journey {left['journey']}" in out and "★" in out
+    starred = [line for line in out.splitlines() if re.search(r"★ \d+\. ", line)]
+    assert len(starred) == 1 and "post_review" in starred[0], starred
+    assert "FAILED" in out and "DELETE /api/reviews/" in out  # its clean-up, from the store
+    # The creating journey may read the reviews too (before it broke them); the failing path comes last.
+    assert out.index("★") < out.index("Then the failing path") < out.rindex("read_recent_reviews {}")
+    listed = run_journeys("failures", "--kind", "left-behind", cwd=workdir)
+    assert failure["id"] in listed.stdout and "1 distinct failure(s)" in listed.stdout
+
+
+def test_the_export_and_replay_walk_the_creating_journey_first(run, demo_fixed):
+    workdir, _, failure = run
+    exported = run_journeys("export", failure["id"], "--format", "pytest", "-o", "test_left.py", cwd=workdir)
+    assert exported.returncode == 0, exported.stderr
+    as_curl = run_journeys("export", failure["id"], "--format", "curl", "-o", "left.sh", cwd=workdir)
+    assert as_curl.returncode == 0, as_curl.stderr
+    source = (workdir / "test_left.py").read_text(encoding="utf-8")
+    assert "Left-behind state" in source and "# --- setup: journey" in source
+    assert source.index("post_review") < source.index("# --- the failing path")
+
+    url, stop = fresh_shop()
+    try:
+        # On a fresh shop the one-step path alone passes: the left-behind data is what breaks it...
+        assert httpx.get(url + "/api/reviews/recent").status_code == 200
+        # ...and the export, which walks the creating journey first, reproduces the failure.
+        for target, expected in ((url, 1), (demo_fixed.url, 0)):
+            ran = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_left.py"],
+                                 capture_output=True, text=True, timeout=120, cwd=workdir,
+                                 env={"JOURNEYS_TARGET": target, "PATH": "/usr/bin:/bin"})
+            assert ran.returncode == expected, (target, ran.stdout[-3000:])
+    finally:
+        stop()
+
+    url, stop = fresh_shop()
+    try:
+        for target, expected, verdict in ((url, 1, "REPRODUCED"), (demo_fixed.url, 0, "NOT REPRODUCED")):
+            ran = subprocess.run(["bash", "left.sh"], capture_output=True, text=True, timeout=120, cwd=workdir,
+                                 env={"JOURNEYS_TARGET": target, "PATH": "/usr/bin:/bin"})
+            assert ran.returncode == expected, (target, ran.stdout[-3000:], ran.stderr[-2000:])
+            assert ran.stdout.strip().splitlines()[-1].startswith(verdict)
+            assert "setup step" in ran.stdout
+    finally:
+        stop()
+
+    url, stop = fresh_shop()
+    try:
+        replayed = run_journeys("replay", failure["id"], "--target", url, "--times", "2", cwd=workdir)
+        assert replayed.returncode == 1 and "still failing (2 of 2" in replayed.stdout, replayed.stdout
+    finally:
+        stop()
+    fixed = run_journeys("replay", failure["id"], "--target", demo_fixed.url, "--times", "2", cwd=workdir)
+    assert fixed.returncode == 0 and "fixed (0 of 2" in fixed.stdout, fixed.stdout
