@@ -127,7 +127,8 @@ class TerminalView:
         kinds = Counter(f.kind for f in event.failures)
         elapsed = event.duration_s
         verdict = (f"[bold red]{len(event.failures)} distinct failure(s)[/]: "
-                   + ", ".join(f"{kinds[kind]} {kind}" for kind in FAILURE_KINDS if kinds[kind])
+                   + ", ".join(f"{kinds[kind]} {kind}{'(s)' if kind == 'regression' else ''}"
+                               for kind in FAILURE_KINDS if kinds[kind])
                    if event.failures else "[bold green]no failures found[/]")
         console.print(f"{verdict} · {event.journeys} journeys explored (+{event.shrink_journeys} to shrink "
                       f"and replay) · {self.steps:,} steps · {elapsed:,.1f}s · {escape(event.stop_reason)}")
