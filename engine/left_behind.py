@@ -71,7 +71,8 @@ class SessionHistory:
         self._first_unexplained: dict[str, _Failing] = {}  # fingerprint -> first failure on a path
         #                                                     that created nothing before it
         self._creations: deque[_Creation] = deque(maxlen=keep_creations)
-        self._failed_cleanups: dict[tuple[int, int], str] = {}
+        self._failed_cleanups: OrderedDict[tuple[int, int], str] = OrderedDict()  # (journey, step) -> what
+        self._keep_creations = keep_creations
 
     def handle(self, event: Event) -> None:
         if isinstance(event, StepFinished):
@@ -85,6 +86,8 @@ class SessionHistory:
                 answer = f"answered {event.status}" if event.status is not None else "got no answer"
                 self._failed_cleanups[(event.journey, event.created_by_step)] = (
                     f"{event.method} {event.path} {answer}")
+                if len(self._failed_cleanups) > self._keep_creations:  # a days-long run stays bounded
+                    self._failed_cleanups.popitem(last=False)
                 if event.journey in self._journeys:  # the likeliest to have left data: keep it whole
                     self._pinned[event.journey] = self._journeys[event.journey]
                     if len(self._pinned) > KEEP_PINNED:

@@ -1,0 +1,92 @@
+"""The left-behind rule on its own, fed with the events a run would emit."""
+
+from __future__ import annotations
+
+from engine.events import CleanupFinished, JourneyFinished, StepFinished
+from engine.left_behind import SessionHistory, describe
+from engine.records import StepRecord
+
+RUN = "run0"
+
+
+def step(index, action, *, passed=True, cleanups=0, tags=()):
+    return StepRecord(index=index, actor="alice", action=action, source="s", target="s", data={},
+                      requests=(), checks=(), outcome="passed" if passed else "failed", duration_ms=1.0,
+                      tags=tuple(tags), cleanups=cleanups)
+
+
+class Run:
+    def __init__(self):
+        self.history = SessionHistory()
+
+    def journey(self, number, steps, *, fingerprint=None, failed_cleanup_of=None):
+        for record in steps:
+            self.history.handle(StepFinished(run_id=RUN, journey=number, phase="explore", step=record))
+        if failed_cleanup_of is not None:
+            self.history.handle(CleanupFinished(run_id=RUN, journey=number, actor="alice", method="DELETE",
+                                                path="/api/reviews/rev_1", status=401, ok=False,
+                                                created_by_step=failed_cleanup_of, created_by_action="post_review"))
+        self.history.handle(JourneyFinished(run_id=RUN, journey=number, phase="explore", steps=len(steps),
+                                            outcome="failed" if fingerprint else "passed", duration_ms=1.0,
+                                            fingerprint=fingerprint))
+
+
+READ_FAILS = (step(0, "read_recent_reviews", passed=False),)
+
+
+def test_names_the_creation_whose_clean_up_failed_between_the_last_pass_and_the_first_failure():
+    run = Run()
+    run.journey(1, [step(0, "read_recent_reviews")])
+    run.journey(2, [step(0, "sign_up", tags=("t1",)), step(1, "post_review", cleanups=1), step(2, "log_out")],
+                failed_cleanup_of=1)
+    run.journey(3, [step(0, "sign_up", tags=("t2",))])  # later, but cleaned up fine
+    run.journey(4, list(READ_FAILS), fingerprint="fp")
+    left = run.history.left_behind("fp", READ_FAILS)
+    assert left is not None
+    assert (left.journey, left.step, left.creating_step.action) == (2, 1, "post_review")
+    assert [s.action for s in left.steps] == ["sign_up", "post_review", "log_out"]  # the whole journey
+    assert (left.last_passed_journey, left.first_failed_journey) == (1, 4)
+    assert "DELETE /api/reviews/rev_1 answered 401" in describe(left)
+
+
+def test_without_a_failed_clean_up_the_latest_creation_is_named_and_the_evidence_says_so():
+    run = Run()
+    run.journey(1, [step(0, "read_recent_reviews")])
+    run.journey(2, [step(0, "post_review", cleanups=1)])
+    run.journey(3, [step(0, "sign_up", tags=("t1",))])
+    run.journey(4, list(READ_FAILS), fingerprint="fp")
+    left = run.history.left_behind("fp", READ_FAILS)
+    assert left.journey == 3 and "no failed clean-up" in left.evidence
+
+
+def test_not_left_behind_when_the_action_never_passed_the_path_creates_or_nothing_was_created():
+    never_passed = Run()
+    never_passed.journey(1, [step(0, "post_review", cleanups=1)], failed_cleanup_of=0)
+    never_passed.journey(2, list(READ_FAILS), fingerprint="fp")
+    assert never_passed.history.left_behind("fp", READ_FAILS) is None
+
+    creates = Run()
+    creates.journey(1, [step(0, "read_recent_reviews")])
+    creates.journey(2, [step(0, "post_review", cleanups=1)], failed_cleanup_of=0)
+    path = (step(0, "post_review", cleanups=1), step(1, "read_recent_reviews", passed=False))
+    creates.journey(3, list(path), fingerprint="fp")
+    assert creates.history.left_behind("fp", path) is None  # its own path may explain it
+
+    quiet = Run()
+    quiet.journey(1, [step(0, "read_recent_reviews")])
+    quiet.journey(2, [step(0, "browse_catalogue")])
+    quiet.journey(3, list(READ_FAILS), fingerprint="fp")
+    assert quiet.history.left_behind("fp", READ_FAILS) is None
+
+
+def test_the_window_ends_at_the_first_failure_on_a_path_that_created_nothing():
+    run = Run()
+    run.journey(1, [step(0, "read_recent_reviews")])
+    # Fails right after creating data itself: explained, so it does not end the window...
+    run.journey(2, [step(0, "post_review", cleanups=1), step(1, "read_recent_reviews", passed=False)],
+                fingerprint="fp")
+    run.journey(3, [step(0, "post_review", cleanups=1), step(1, "log_out")], failed_cleanup_of=0)
+    # ...this one does: the data journey 3 left is what it fails on.
+    run.journey(4, list(READ_FAILS), fingerprint="fp")
+    left = run.history.left_behind("fp", READ_FAILS)
+    assert left.journey == 3 and left.first_failed_journey == 4
