@@ -16,7 +16,10 @@ created the data:
 - the failing action passed earlier in the session, before it first failed on
   a journey that had created nothing before the failing step, and
 - some step created data between that last pass and that first failure: the
-  latest such step whose clean-up failed, or else the latest such step.
+  first such step whose clean-up failed, or else the first such step. The
+  first, because once the offending data is there the action does not pass
+  again, while the time from there to the first failure on an empty path can
+  be long (shrinking another failure, say) and full of harmless leftovers.
 
 The rule is a heuristic and says so in its evidence line. A copy change
 deployed mid-session, for instance, also makes an action that used to pass
@@ -126,14 +129,14 @@ class SessionHistory:
         action = steps[-1].action
         with_failed_cleanup = [c for c in window if (c.journey, c.step.index) in self._failed_cleanups]
         if with_failed_cleanup:
-            creation = with_failed_cleanup[-1]
+            creation = with_failed_cleanup[0]
             cleanup = self._failed_cleanups[(creation.journey, creation.step.index)]
-            evidence = (f"its clean-up {cleanup}, and it is the last such step before {action} "
-                        f"began to fail")
+            evidence = (f"its clean-up {cleanup}; it is the first step with a failed clean-up after "
+                        f"{action} last passed ({len(with_failed_cleanup)} before it first failed)")
         else:
-            creation = window[-1]
-            evidence = (f"the last step that created data before {action} began to fail "
-                        f"(no failed clean-up was recorded; {len(window)} step(s) created data in between)")
+            creation = window[0]
+            evidence = (f"the first step that created data after {action} last passed "
+                        f"(no failed clean-up was recorded; {len(window)} step(s) created data before it failed)")
         journey = self._journeys.get(creation.journey) or self._pinned.get(creation.journey)
         if journey is not None and creation.step.index < len(journey):
             # Up to its own failure, if it had one: a setup walk that fails is no setup.

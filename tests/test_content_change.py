@@ -17,7 +17,7 @@ def test_a_changed_delivery_note_is_a_content_change(tmp_path):
     url, stop = start_in_thread(DemoShop(bugs=("delivery_note_copy",), seed=0))
     try:
         result = run_journeys("explore", str(ROOT / "models" / "shop.py"), "--target", url, "--seed", "1",
-                              "--journeys", "10", "--no-examples-db", "--json", "report.json", cwd=tmp_path)
+                              "--journeys", "10", "--max-steps", "5", "--no-examples-db", "--json", "report.json", cwd=tmp_path)
     finally:
         stop()
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]

@@ -40,7 +40,7 @@ def run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("left_behind")
     try:
         result = run_journeys("explore", str(ROOT / "models" / "shop.py"), "--target", url, "--seed", SEED,
-                              "--journeys", "40", "--no-examples-db", "--json", "report.json", cwd=workdir)
+                              "--journeys", "40", "--max-steps", "10", "--no-examples-db", "--json", "report.json", cwd=workdir)
     finally:
         stop()
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]

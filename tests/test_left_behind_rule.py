@@ -39,7 +39,7 @@ def test_names_the_creation_whose_clean_up_failed_between_the_last_pass_and_the_
     run.journey(1, [step(0, "read_recent_reviews")])
     run.journey(2, [step(0, "sign_up", tags=("t1",)), step(1, "post_review", cleanups=1), step(2, "log_out")],
                 failed_cleanup_of=1)
-    run.journey(3, [step(0, "sign_up", tags=("t2",))])  # later, but cleaned up fine
+    run.journey(3, [step(0, "sign_up", tags=("t2",))])  # no failed clean-up: not preferred
     run.journey(4, list(READ_FAILS), fingerprint="fp")
     left = run.history.left_behind("fp", READ_FAILS)
     assert left is not None
@@ -49,14 +49,24 @@ def test_names_the_creation_whose_clean_up_failed_between_the_last_pass_and_the_
     assert "DELETE /api/reviews/rev_1 answered 401" in describe(left)
 
 
-def test_without_a_failed_clean_up_the_latest_creation_is_named_and_the_evidence_says_so():
+def test_without_a_failed_clean_up_the_first_creation_is_named_and_the_evidence_says_so():
     run = Run()
     run.journey(1, [step(0, "read_recent_reviews")])
     run.journey(2, [step(0, "post_review", cleanups=1)])
     run.journey(3, [step(0, "sign_up", tags=("t1",))])
     run.journey(4, list(READ_FAILS), fingerprint="fp")
     left = run.history.left_behind("fp", READ_FAILS)
-    assert left.journey == 3 and "no failed clean-up" in left.evidence
+    assert left.journey == 2 and "no failed clean-up" in left.evidence and "2 step(s)" in left.evidence
+
+
+def test_the_first_failed_clean_up_after_the_last_pass_is_named_not_a_later_leftover():
+    run = Run()
+    run.journey(1, [step(0, "read_recent_reviews")])
+    run.journey(2, [step(0, "post_review", cleanups=1), step(1, "log_out")], failed_cleanup_of=0)
+    run.journey(3, [step(0, "post_review", cleanups=1), step(1, "log_out")], failed_cleanup_of=0)
+    run.journey(4, list(READ_FAILS), fingerprint="fp")
+    left = run.history.left_behind("fp", READ_FAILS)
+    assert left.journey == 2 and "(2 before it first failed)" in left.evidence
 
 
 def test_not_left_behind_when_the_action_never_passed_the_path_creates_or_nothing_was_created():
