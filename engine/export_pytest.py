@@ -16,7 +16,7 @@ import textwrap
 from typing import Any
 
 from .left_behind import describe
-from .records import CheckRecord, Failure, RequestRecord
+from .records import CheckRecord, Failure, RequestRecord, StepRecord
 from .redact import MASK, is_secret_name, redact_text
 
 __all__ = ["render_pytest", "reproduction_path", "write_reproduction", "TARGET_VARIABLE"]
@@ -175,7 +175,7 @@ def render_pytest(failure: Failure, *, model: str, target: str) -> str:
     return "\n".join(lines)
 
 
-def _render_step(step, failure: Failure, values: _Values, body: list[str], counter: int) -> int:
+def _render_step(step: StepRecord, failure: Failure, values: _Values, body: list[str], counter: int) -> int:
     """Append one step's requests and checks to ``body``; the request counter after it."""
     note = "  <- fails here" if step is failure.failing_step else ""
     body.append(f"        # step {step.index + 1}: {step.actor} {step.action}{note}")

@@ -144,9 +144,9 @@ class Fingerprint:
 class LeftBehind:
     """The journey step that most likely left behind the data a failure depends on.
 
-    ``steps`` is that whole journey as it was walked (its clean-ups ran after it),
-    so replaying it and then the failure's own path reproduces the failure on a
-    target that never had the data.
+    ``steps`` is that journey as it was walked (up to its own failure, if it had
+    one; its clean-ups ran after it), so replaying it and then the failure's own
+    path reproduces the failure on a target that never had the data.
     """
 
     run_id: str
