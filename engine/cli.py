@@ -221,10 +221,13 @@ def show(failure_id, store) -> None:
 @store_option
 @click.option("--demo-bugs/--no-demo-bugs", default=True, show_default=True,
               help="With --target demo: keep the demo's seeded bugs, or run a fixed build.")
-def replay(failure_id, target, model_spec, times, store, demo_bugs) -> None:
+@click.option("--setup/--no-setup", default=False, show_default=True,
+              help="Left-behind state: walk the journey that left the data first (re-creates it on --target).")
+def replay(failure_id, target, model_spec, times, store, demo_bugs, setup) -> None:
     """Re-run a stored failure's minimal path against --target: still failing, fixed or flaky.
 
-    Exit 0 when fixed, 1 when it still fails (every time or some of the times).
+    Exit 0 when fixed, 1 when it still fails (every time or some of the times), 2 when
+    inconclusive.
     """
     try:
         connection, row, failure = _stored_failure(store, failure_id)
@@ -243,7 +246,7 @@ def replay(failure_id, target, model_spec, times, store, demo_bugs) -> None:
     try:
         finished = replay_stored(failure, model=model, client=TargetClient(opened.client),
                                  target_label=opened.label, times=times, emit=bus.emit,
-                                 run_id="replay-" + uuid.uuid4().hex[:8])
+                                 run_id="replay-" + uuid.uuid4().hex[:8], setup=setup)
     finally:
         bus.close()
         opened.close()

@@ -97,11 +97,14 @@ def verdict(failed: int, conclusive: int) -> str:
 
 
 def replay_stored(failure: Failure, *, model: Model, client: TargetClient, target_label: str,
-                  times: int, emit, run_id: str) -> ReplayFinished:
+                  times: int, emit, run_id: str, setup: bool = False) -> ReplayFinished:
     """Replay ``failure``'s path ``times`` times; emits and returns a ``ReplayFinished``.
 
-    For left-behind state, each replay first walks the journey that left the data,
-    then the failing path, and only then that journey's clean-ups.
+    For left-behind state with ``setup``, each replay first walks the journey that
+    left the data, then the failing path, and only then that journey's clean-ups.
+    That re-creates the offending data on the target, so it is never the default:
+    without it, a left-behind failure whose path passes is *inconclusive* (the bug
+    may be fixed, or the data gone), never fixed.
 
     A replay counts as failing only when it fails the same way (same fingerprint);
     one that cannot run (a step did not produce what a later one needs) or that
@@ -117,9 +120,17 @@ def replay_stored(failure: Failure, *, model: Model, client: TargetClient, targe
         return replay_steps(unmask(steps), model=model, client=client, emit=emit, run_id=run_id,
                             journey=next(journeys), tagger=tagger, then=then)
 
-    failed, conclusive, other = replay_tally(lambda: walk(failure.walks), failure.id, times)
+    walks = failure.walks if setup else failure.walks[-1:]
+    failed, conclusive, other = replay_tally(lambda: walk(walks), failure.id, times)
+    said = verdict(failed, conclusive)
+    if failure.left_behind is not None and not setup and said != "still failing":
+        said = "inconclusive"
+        other.append(f"left-behind state: without --setup only the failing path was walked, and it does "
+                     f"not fail on a target without the data; --setup walks journey "
+                     f"{failure.left_behind.journey} first, which re-creates that data (use a target of "
+                     f"your own, not production)")
     finished = ReplayFinished(run_id=run_id, fingerprint=failure.id, target=target_label, times=times,
                               replays_run=conclusive, replays_failed=failed,
-                              verdict=verdict(failed, conclusive), notes=tuple(dict.fromkeys(other)))
+                              verdict=said, notes=tuple(dict.fromkeys(other)))
     emit(finished)
     return finished

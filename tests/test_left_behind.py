@@ -7,8 +7,9 @@ the account, is left on the shop). A review like that makes every later
 `read_recent_reviews` fail, and Hypothesis shrinks the failure to that one
 read, which creates nothing. The run must label it left-behind state and name
 the step that posted the review; the store must hold that journey and its
-failed clean-up; `show` must print both; and the export must walk the creating
-journey first, so it reproduces on a fresh shop where the one read alone passes.
+failed clean-up; `show` must print both; and the exports (and `replay --setup`)
+must walk the creating journey first, so they reproduce on a fresh shop where the
+one read alone passes.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def test_show_names_the_creating_step_and_the_failing_path(run):
     assert failure["id"] in listed.stdout and "1 distinct failure(s)" in listed.stdout
 
 
-def test_the_export_and_replay_walk_the_creating_journey_first(run, demo_fixed):
+def test_the_export_and_replay_with_setup_walk_the_creating_journey_first(run, demo_fixed):
     workdir, _, failure = run
     exported = run_journeys("export", failure["id"], "--format", "pytest", "-o", "test_left.py", cwd=workdir)
     assert exported.returncode == 0, exported.stderr
@@ -126,9 +127,14 @@ def test_the_export_and_replay_walk_the_creating_journey_first(run, demo_fixed):
 
     url, stop = fresh_shop()
     try:
-        replayed = run_journeys("replay", failure["id"], "--target", url, "--times", "2", cwd=workdir)
+        # By default a replay never re-creates the offending data: on a clean shop the
+        # one-step path passes, which proves nothing either way.
+        alone = run_journeys("replay", failure["id"], "--target", url, "--times", "2", cwd=workdir)
+        assert alone.returncode == 2 and "inconclusive" in alone.stdout and "--setup" in alone.stdout, alone.stdout
+        replayed = run_journeys("replay", failure["id"], "--target", url, "--times", "2", "--setup", cwd=workdir)
         assert replayed.returncode == 1 and "still failing (2 of 2" in replayed.stdout, replayed.stdout
     finally:
         stop()
-    fixed = run_journeys("replay", failure["id"], "--target", demo_fixed.url, "--times", "2", cwd=workdir)
+    fixed = run_journeys("replay", failure["id"], "--target", demo_fixed.url, "--times", "2", "--setup",
+                         cwd=workdir)
     assert fixed.returncode == 0 and "fixed (0 of 2" in fixed.stdout, fixed.stdout
