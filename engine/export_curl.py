@@ -20,12 +20,11 @@ import ast
 import json
 import re
 import shlex
-import textwrap
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from .export_pytest import DEFAULT_TARGET, TARGET_VARIABLE, _is_secret, _Values
-from .left_behind import describe
+from .left_behind import describe, left_behind_note
 from .records import CheckRecord, Failure, RequestRecord, StepRecord
 from .redact import MASK, SECRET_NAME, is_secret_name, redact_text
 
@@ -63,20 +62,9 @@ class _ShellValues(_Values):
 
     # --- pieces: literal text and run-time variables ------------------------------------------
     def pieces(self, text: str, *, tags_only: bool = False) -> list[str]:
-        known = sorted((v for v, expression in self.expressions.items() if v and v in text
-                        and not (tags_only and _RESPONSE.match(expression))), key=len, reverse=True)
-        if not known:
-            return [text]
-        parts: list[str] = []
-        position = 0
-        for match in re.finditer("|".join(re.escape(v) for v in known), text):
-            if match.start() > position:
-                parts.append(text[position:match.start()])
-            parts.append(self.variable(self.expressions[match.group(0)]))
-            position = match.end()
-        if position < len(text):
-            parts.append(text[position:])
-        return parts
+        usable = (lambda expression: not _RESPONSE.match(expression)) if tags_only else (lambda expression: True)
+        return [self.variable(piece) if is_expression else piece
+                for is_expression, piece in self.split(text, usable)]
 
     def variable(self, expression: str) -> _Var:
         """The shell variable holding ``expression``'s value, captured on first use."""
@@ -329,9 +317,7 @@ def render_curl(failure: Failure, *, model: str, target: str) -> str:
     """The failure's minimal path as a bash script of curl calls (see the module docstring)."""
     values = _ShellValues(_slot_opening(failure))
     walks = failure.walks
-    tags = [tag for _, steps in walks for step in steps for tag in step.tags]
-    for number, tag in enumerate(tags, 1):
-        values.learn(tag, f"tag{number}")
+    tags = values.learn_tags(failure)
     body: list[str] = []
     counter = 0
     for number, (title, steps) in enumerate(walks, 1):
@@ -342,7 +328,7 @@ def render_curl(failure: Failure, *, model: str, target: str) -> str:
             counter = _render_step(step, failure, values, body, counter, prefix)
     setup = ["TAG=jr$(python3 -c 'import uuid; print(uuid.uuid4().hex[:8])')  # fresh test data on every run"
              ] if tags else []
-    setup += [f"tag{n}=${{TAG}}x{n}" for n in range(1, len(tags) + 1)]
+    setup += [f"tag{n}=${{TAG}}x{n}" for n in range(1, tags + 1)]
     for variable, environment in sorted(values.secrets.items()):
         setup.append(f"{variable}=${{{environment}:-$(python3 -c "
                      f"'import secrets; print(\"Jy-\" + secrets.token_urlsafe(12))')}}")
@@ -367,10 +353,8 @@ def render_curl(failure: Failure, *, model: str, target: str) -> str:
 def _left_behind_note(failure: Failure) -> list[str]:
     if failure.left_behind is None:
         return []
-    text = " ".join(redact_text(describe(failure.left_behind)).split())
-    return ["#", *(f"# {line}" for line in textwrap.wrap(f"Left-behind state: {text}.", 94)),
-            "# The script walks that journey first (setup), then the failing path: on a clean",
-            "# target the failing path alone passes."]
+    text = " ".join(describe(failure.left_behind).split())
+    return ["#", *(f"# {line}" for line in left_behind_note(text, "script", 94))]
 
 
 def _render_step(step: StepRecord, failure: Failure, values: _ShellValues, body: list[str], counter: int,

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import os
 import re
-import textwrap
-from typing import Any
+from typing import Any, Callable
 
-from .left_behind import describe
+from .left_behind import describe, left_behind_note
 from .records import CheckRecord, Failure, RequestRecord, StepRecord
 from .redact import MASK, is_secret_name, redact_text
 
@@ -79,6 +78,32 @@ class _Values:
     def learn(self, value: str, expression: str) -> None:
         self.expressions.setdefault(value, expression)
 
+    def learn_tags(self, failure: Failure) -> int:
+        """Each test-data tag of the reproduction becomes ``tag1``, ``tag2``...; how many there are."""
+        tags = [tag for _, steps in failure.walks for step in steps for tag in step.tags]
+        for number, tag in enumerate(tags, 1):
+            self.learn(tag, f"tag{number}")
+        return len(tags)
+
+    def split(self, text: str, usable: Callable[[str], bool] = lambda expression: True
+              ) -> list[tuple[bool, str]]:
+        """``text`` as (is_expression, piece) pairs: literal runs, and the expression of each
+        known value in it (longest first; only expressions ``usable`` accepts)."""
+        known = sorted((v for v, expression in self.expressions.items() if v and v in text and usable(expression)),
+                       key=len, reverse=True)
+        if not known:
+            return [(False, text)]
+        parts: list[tuple[bool, str]] = []
+        position = 0
+        for match in re.finditer("|".join(re.escape(v) for v in known), text):
+            if match.start() > position:
+                parts.append((False, text[position:match.start()]))
+            parts.append((True, self.expressions[match.group(0)]))
+            position = match.end()
+        if position < len(text):
+            parts.append((False, text[position:]))
+        return parts
+
     def render(self, value: Any) -> str:
         if isinstance(value, str):
             return self._render_string(value)
@@ -91,20 +116,7 @@ class _Values:
         return repr(value)
 
     def _render_string(self, text: str) -> str:
-        known = sorted((v for v in self.expressions if v and v in text), key=len, reverse=True)
-        if not known:
-            return repr(text)
-        pattern = re.compile("|".join(re.escape(v) for v in known))
-        parts: list[str] = []
-        position = 0
-        for match in pattern.finditer(text):
-            if match.start() > position:
-                parts.append(repr(text[position:match.start()]))
-            parts.append(self.expressions[match.group(0)])
-            position = match.end()
-        if position < len(text):
-            parts.append(repr(text[position:]))
-        return " + ".join(parts)
+        return " + ".join(piece if is_expression else repr(piece) for is_expression, piece in self.split(text))
 
 
 def _string_leaves(body: Any, accessor: str):
@@ -141,16 +153,14 @@ def render_pytest(failure: Failure, *, model: str, target: str) -> str:
     values = _Values()
     body: list[str] = []
     walks = failure.walks
-    tags = [tag for _, steps in walks for step in steps for tag in step.tags]
-    for number, tag in enumerate(tags, 1):
-        values.learn(tag, f"tag{number}")
+    tags = values.learn_tags(failure)
     counter = 0
     for title, steps in walks:
         if len(walks) > 1:
             body.append(f"        # --- {title}")
         for step in steps:
             counter = _render_step(step, failure, values, body, counter)
-    tag_lines = [f"    tag{n} = TAG + \"x{n}\"" for n in range(1, len(tags) + 1)]
+    tag_lines = [f"    tag{n} = TAG + \"x{n}\"" for n in range(1, tags + 1)]
     header = _header(failure, model=model, target=target)
     lines = [
         header,
@@ -219,10 +229,7 @@ def _header(failure: Failure, *, model: str, target: str) -> str:
 def _left_behind_note(failure: Failure) -> list[str]:
     if failure.left_behind is None:
         return []
-    text = _docstring_safe(redact_text(describe(failure.left_behind)))
-    return ["", *textwrap.wrap(f"Left-behind state: {text}.", 96),
-            "The test walks that journey first (setup), then the failing path: on a clean",
-            "target the failing path alone passes."]
+    return ["", *left_behind_note(_docstring_safe(describe(failure.left_behind)), "test", 96)]
 
 
 def _docstring_safe(text: str) -> str:

@@ -67,7 +67,7 @@ def print_failure(console: Console, row: dict[str, Any], failure: Failure, lifec
     left_behind = failure.left_behind
     if left_behind is not None:
         console.print()
-        console.print(f"  [yellow]left-behind state:[/] {escape(redact_text(describe(left_behind)))}")
+        console.print(f"  [yellow]left-behind state:[/] {escape(describe(left_behind))}")
         console.print()
         console.print(f"  The journey that left it (journey {left_behind.journey}, run {left_behind.run_id}); "
                       f"★ created the data:")

@@ -29,13 +29,15 @@ was created in that window, and the evidence says whether a clean-up failed.
 
 from __future__ import annotations
 
+import textwrap
 from collections import OrderedDict, deque
 from typing import NamedTuple
 
 from .events import CleanupFinished, Event, JourneyFinished, StepFinished
 from .records import LeftBehind, StepRecord
+from .redact import redact_text
 
-__all__ = ["SessionHistory", "describe"]
+__all__ = ["SessionHistory", "describe", "left_behind_note"]
 
 KEEP_JOURNEYS = 300      # the latest whole journeys kept, to hand the creating one to a developer
 KEEP_PINNED = 1_000      # and the latest journeys with a failed clean-up, however old
@@ -150,9 +152,20 @@ class SessionHistory:
 
 
 def describe(left_behind: LeftBehind) -> str:
-    """One sentence: which step of which journey most likely left the data, and why we think so."""
+    """One sentence: which step of which journey most likely left the data, and why we think so.
+
+    Masked like every message shown or stored: the evidence quotes a clean-up's path.
+    """
     step = left_behind.creating_step
-    return (f"data left behind by journey {left_behind.journey} of run {left_behind.run_id}, "
-            f"step {step.index + 1} ({step.actor} {step.action}): {left_behind.evidence}; "
-            f"the failing action last passed in journey {left_behind.last_passed_journey} "
-            f"and first failed in journey {left_behind.first_failed_journey}")
+    return redact_text(f"data left behind by journey {left_behind.journey} of run {left_behind.run_id}, "
+                       f"step {step.index + 1} ({step.actor} {step.action}): {left_behind.evidence}; "
+                       f"the failing action last passed in journey {left_behind.last_passed_journey} "
+                       f"and first failed in journey {left_behind.first_failed_journey}")
+
+
+def left_behind_note(text: str, noun: str, width: int) -> list[str]:
+    """The lines an exported ``noun`` ("test", "script") opens with: ``describe``'s ``text``
+    (made safe for that file), and how the reproduction deals with it."""
+    return [*textwrap.wrap(f"Left-behind state: {text}.", width),
+            f"The {noun} walks that journey first (setup), then the failing path: on a clean",
+            "target the failing path alone passes."]
