@@ -9,7 +9,6 @@ model, a bad flag, an unreachable target) is one clear line, not a traceback.
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 import uuid
@@ -18,21 +17,20 @@ import click
 import duckdb
 
 from . import __version__
-from .demo.app import BUGS as DEMO_BUGS
 from .errors import ConfigError, JourneysError, ModelError
 from .events import EventBus
-from .explorer import Explorer, ExploreSettings
-from .export_curl import render_curl
+from .store import DEFAULT_STORE, StoreWriter, connect, store_path
 from .export_pytest import render_pytest
 from .failure_views import creating_journey_cleanups, list_failures, print_failure
-from .graph import to_dot, to_mermaid
-from .loader import load_model
+from .demo.app import BUGS as DEMO_BUGS
 from .records import FAILURE_KINDS
-from .report_json import JsonReport
-from .reproductions import ReproductionWriter
-from .store import DEFAULT_STORE, StoreWriter, connect, store_path
 from .store.report import print_report, print_table, wide_console
 from .stored_failures import find_failure, load_failure, replay_stored
+from .explorer import ExploreSettings, Explorer
+from .graph import to_dot, to_mermaid
+from .loader import load_model
+from .report_json import JsonReport
+from .reproductions import ReproductionWriter
 from .terminal import TerminalView
 from .transport import TargetClient, open_target, preflight
 from .validate import problems
@@ -278,12 +276,16 @@ def export(failure_id, output_format, output, store) -> None:
     else:
         found = connection.execute("SELECT model, target FROM runs_started WHERE run_id = ?",
                                    [row["last_run_id"]]).fetchone() or ("?", "?")
+        from .export_curl import render_curl
+
         render = render_curl if output_format == "curl" else render_pytest
         text = render(failure, model=found[0], target=found[1])
     if output:
         with open(output, "w", encoding="utf-8") as handle:
             handle.write(text)
         if output_format == "curl":  # a script: executable wherever reading it is allowed
+            import os
+
             mode = os.stat(output).st_mode
             os.chmod(output, mode | (mode & 0o444) >> 2)
         click.echo(f"wrote {output}", err=True)

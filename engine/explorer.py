@@ -249,11 +249,12 @@ class Explorer:
 
 
 def _is_content_change(failure: StepFailure) -> bool:
-    """A text check failed on a response that was otherwise fine (its status class, in the
-    fingerprint, below 4xx): the copy changed."""
+    """A text check failed on a response that was otherwise fine: the copy changed."""
     check = failure.check
-    return (check.kind == "text" and check.response is not None
-            and failure.fingerprint.status in ("1xx", "2xx", "3xx"))
+    requests = failure.steps[-1].requests
+    status = (requests[check.response].status if check.response is not None
+              and 0 <= check.response < len(requests) else None)
+    return check.kind == "text" and status is not None and status < 400
 
 
 def _file_revision(path: str) -> str:
