@@ -90,6 +90,8 @@ def cli() -> None:
 @click.option("--duration", type=Duration(), default=None, help="Stop exploring after this long (e.g. 10m).")
 @click.option("--replays", type=click.IntRange(min=1, max=100), default=5, show_default=True,
               help="Replays of each failure's path that decide regression or intermittent.")
+@click.option("--shrink-budget", type=click.IntRange(min=0), default=300, show_default=True,
+              help="Requests one failure may spend on shrinking; then the smallest path so far is kept.")
 @click.option("--out", "out_dir", default="reproductions", show_default=True,
               help="Folder for the standalone pytest reproductions.")
 @click.option("--examples-db", default=".journeys/examples", show_default=True,
@@ -100,8 +102,8 @@ def cli() -> None:
               help="With --target demo: keep the demo's seeded bugs, or run a fixed build.")
 @store_option
 @click.option("--no-store", is_flag=True, help="Do not log this run to the store.")
-def explore(model_spec, target, journeys, max_steps, seed, duration, replays, out_dir, examples_db,
-            no_examples_db, json_path, demo_bugs, store, no_store) -> None:
+def explore(model_spec, target, journeys, max_steps, seed, duration, replays, shrink_budget, out_dir,
+            examples_db, no_examples_db, json_path, demo_bugs, store, no_store) -> None:
     """Explore MODEL (a .py file under models/) against --target."""
     try:
         model = _load_valid_model(model_spec)
@@ -110,7 +112,8 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, ou
     except JourneysError as error:
         _fail(error)
     settings = ExploreSettings(journeys=journeys, max_steps=max_steps, seed=seed, duration_s=duration,
-                               replays=replays, database=None if no_examples_db else examples_db)
+                               replays=replays, database=None if no_examples_db else examples_db,
+                               shrink_budget=shrink_budget)
     view = TerminalView(reproductions_dir=out_dir)
     writer = ReproductionWriter(out_dir, model=model.name, target=opened.label)
     bus = EventBus([writer, view])
@@ -123,10 +126,15 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, ou
             opened.close()
             _fail(ConfigError(f"cannot open the store at {str(store_path(store))!r}: {error}"))
     try:
-        finished = Explorer(model, opened, bus, settings).run()
-    finally:
-        bus.close()
-        opened.close()
+        try:
+            finished = Explorer(model, opened, bus, settings).run()
+        finally:
+            try:
+                bus.close()
+            finally:
+                opened.close()
+    except JourneysError as error:
+        _fail(error)
     if finished.interrupted and not finished.failures:
         sys.exit(130)
     sys.exit(finished.exit_code)
@@ -244,7 +252,13 @@ def replay(failure_id, target, model_spec, times, store, demo_bugs, setup) -> No
         _fail(error)
     bus = EventBus([StoreWriter(store_path(store))])
     try:
-        finished = replay_stored(failure, model=model, client=TargetClient(opened.client),
+        try:  # a store from before the setup column cannot have confirmed it
+            confirmed = bool(connection.execute(
+                "SELECT count(*) FROM replays WHERE fingerprint = ? AND setup AND verdict = 'still failing'",
+                [failure.id]).fetchone()[0])
+        except duckdb.Error:
+            confirmed = False
+        finished = replay_stored(failure, model=model, client=TargetClient(opened.client), setup_confirmed=confirmed,
                                  target_label=opened.label, times=times, emit=bus.emit,
                                  run_id="replay-" + uuid.uuid4().hex[:8], setup=setup)
     finally:

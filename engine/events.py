@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from .errors import SubscriberError
 from .records import Failure, StepRecord
 
 __all__ = [
@@ -125,6 +126,7 @@ class ReplayFinished(Event):
     replays_failed: int
     verdict: str  # "still failing", "fixed", "flaky" or "inconclusive"
     notes: tuple[str, ...] = ()
+    setup: bool = False  # left-behind state: the creating journey was walked first
 
 
 class Subscriber(Protocol):
@@ -141,11 +143,31 @@ class EventBus:
         self.subscribers.append(subscriber)
 
     def emit(self, event: Event) -> None:
+        """Deliver ``event``; a subscriber that raises stops the run (``SubscriberError``).
+
+        A broken store writer or report must never look like a clean run.
+        """
         for subscriber in self.subscribers:
-            subscriber.handle(event)
+            try:
+                subscriber.handle(event)
+            except SubscriberError:
+                raise
+            except Exception as error:
+                raise SubscriberError(
+                    f"{type(subscriber).__name__} failed on {type(event).__name__}: "
+                    f"{type(error).__name__}: {error}") from error
 
     def close(self) -> None:
+        """Close every subscriber; the first that fails is raised as a ``SubscriberError`` at the end."""
+        failed: SubscriberError | None = None
         for subscriber in self.subscribers:
             close = getattr(subscriber, "close", None)
-            if close is not None:
+            if close is None:
+                continue
+            try:
                 close()
+            except Exception as error:
+                failed = failed or SubscriberError(
+                    f"{type(subscriber).__name__} failed to close: {type(error).__name__}: {error}")
+        if failed is not None:
+            raise failed

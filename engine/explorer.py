@@ -1,14 +1,26 @@
-"""Explore a model against a target: rounds of Hypothesis search, replays, events.
+"""Explore a model against a target: rounds of Hypothesis search, shrinking, classification, events.
 
-A run is a sequence of rounds. Each round is one Hypothesis search over
-journeys; it ends when the budget is spent or when Hypothesis has found and
-shrunk one or more failures. Failures found in earlier rounds are "known": a
-journey that hits one simply ends, so the next round looks for *other* bugs.
-Each new failure's minimal path is then replayed a few times: failing only
-sometimes makes it intermittent; failing every time makes it a regression,
-unless it fails on data an earlier journey left behind (``left_behind``) or a
-text check failed on a successful response (a content change). Journeys count
-against ``--journeys`` only while exploring, not while Hypothesis shrinks.
+A run is a sequence of rounds, each one Hypothesis search over journeys with a
+seed of its own. A journey that meets a failure already reported (a *known*
+one) records the occurrence and goes on, so one known bug does not stall the
+exploration. A journey that meets a *new* failure ends it, and the explorer,
+between two journeys, investigates it with its own request budget:
+
+1. ``engine.shrink`` slices the journey to the failing step and what it
+   depends on, deletes what the failure still does not need, and says whether
+   the result is proven minimal;
+2. ``engine.polish`` lets Hypothesis simplify the remaining steps' data inside
+   their strategies;
+3. the minimal path is replayed ``--replays`` times: all conclusive replays
+   failing the same way make it deterministic (left-behind, content change or
+   regression), any that passed make it intermittent, and none conclusive
+   makes it *inconclusive*: it is treated as known for the moment and tried
+   again later in the run, and shrunk then if it proves deterministic.
+
+The failure is then reported, and raised into Hypothesis so the example
+database keeps it for the next run; Hypothesis's one replay of it is answered
+without requests. Shrinking and replays count against ``--duration`` too;
+``--journeys`` counts exploring journeys only.
 """
 
 from __future__ import annotations
@@ -23,25 +35,30 @@ from typing import Any
 import attrs
 from hypothesis import HealthCheck, Phase, Verbosity, settings as hypothesis_settings
 from hypothesis.database import DirectoryBasedExampleDatabase
-from hypothesis.errors import FlakyFailure
+from hypothesis.errors import Flaky
 from hypothesis.stateful import run_state_machine_as_test
 
 from . import __version__
+from .errors import SubscriberError
 from .events import EventBus, FailureFound, Notice, RoundStarted, RunFinished, RunStarted, StepFinished
-from .journey import JourneyRunner, StepFailure, Tagger
+from .hypothesis_control import RoundDatabase, ignore_engine_constants, seeded
+from .journey import JourneyRunner, ReplayedJourney, StepFailure, Tagger
 from .left_behind import SessionHistory
 from .machine import JourneyFailed, compile_machine
 from .model import Model
+from .polish import polish
 from .records import Failure
-from .replay import replay_steps, replay_tally
-from .shrink import drop_unneeded_steps, simplify_data
+from .replay import Tally, replay_steps, replay_tally
+from .shrink import Budget, shrink
 from .transport import Target, TargetClient
 
 __all__ = ["ExploreSettings", "Explorer"]
 
 MAX_ROUNDS = 10_000
-PRECHECK_REPLAYS = 2
-ROUND_SIZE = 200  # journeys per Hypothesis search at most, so a time budget ends promptly
+ROUND_SIZE = 200       # journeys per Hypothesis search at most, so a time budget ends promptly
+RETRY_AFTER = 25       # exploring journeys before an inconclusive failure is tried again
+RETRIES = 2            # times it is tried again before it is reported as inconclusive
+CHOICE_BUDGET = 8 * 1024  # Hypothesis ends a stateful example past 80% of these choices
 
 
 @attrs.frozen
@@ -52,13 +69,23 @@ class ExploreSettings:
     duration_s: float | None = None
     replays: int = 5
     database: str | None = ".journeys/examples"
+    shrink_budget: int = 300  # requests one failure may spend on shrinking and simplifying its data
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
 
 
+@attrs.define
+class _Held:
+    """A failure whose replays were all inconclusive so far."""
+
+    failure: StepFailure
+    due: int          # the exploring journey after which it is tried again
+    tries: int = 1
+
+
 class Explorer:
-    """Drives the rounds, keeps the counts, classifies failures, emits events."""
+    """Drives the rounds, keeps the counts, investigates failures, emits events."""
 
     def __init__(self, model: Model, target: Target, bus: EventBus, settings: ExploreSettings) -> None:
         self.model = model
@@ -70,64 +97,69 @@ class Explorer:
         self.client = TargetClient(target.client)
         self.tagger = Tagger(self.run_id)
         self.known: dict[str, Failure] = {}
-        self.confirmed: set[str] = set()  # fingerprints that reproduced before shrinking
+        self.held: dict[str, _Held] = {}
         self.journeys = 0          # every journey walked, whatever the phase
         self.explored = 0          # journeys that count against the budget
-        self.round_failed = False
+        self.steps = 0
         self.started = 0.0
+        self.history = SessionHistory()  # engine state: fed directly, never through the bus
         self._database = (DirectoryBasedExampleDatabase(settings.database)
                           if settings.database else None)
-        self.steps = 0
-        self.history = SessionHistory()
-        bus.subscribe(self)
-        bus.subscribe(self.history)
+        self._raised: ReplayedJourney | None = None  # answers Hypothesis's replay of a raised failure
+        self._short_journey_noted = False
+        self.flaky_rounds = 0  # rounds Hypothesis ended because the target answered differently
 
-    def handle(self, event) -> None:
-        """The explorer counts steps from its own events, like any subscriber."""
+    def emit(self, event) -> None:
+        """Engine state first (it must not depend on any sink), then every subscriber."""
         if isinstance(event, StepFinished):
             self.steps += 1
+        self.history.handle(event)
+        self.bus.emit(event)
 
     # --- the Session protocol used by the compiled machine ---------------------------------
-    def start_journey(self) -> JourneyRunner:
-        phase = "shrink" if self.round_failed else "explore"
-        if phase == "explore":
-            if self._budget_spent():
-                # Hypothesis cannot be stopped from inside without confusing it: the
-                # rest of this round's journeys do nothing, and no round follows.
-                return JourneyRunner.inert(self.model)
-            self.explored += 1
+    def start_journey(self) -> JourneyRunner | ReplayedJourney:
+        if self._raised is not None:
+            return ReplayedJourney(self._raised.recorded, self._raised.failure)
+        if self._budget_spent():
+            # Hypothesis cannot be stopped from inside without confusing it: the
+            # rest of this round's journeys do nothing, and no round follows.
+            return JourneyRunner.inert(self.model)
+        self.explored += 1
         self.journeys += 1
-        return JourneyRunner(model=self.model, client=self.client, emit=self.bus.emit,
-                             run_id=self.run_id, journey=self.journeys, phase=phase,
-                             known=frozenset(self.known), tagger=self.tagger)
+        return self._runner(self.journeys, "explore")
 
-    def end_journey(self, runner: JourneyRunner) -> StepFailure | None:
-        """The failure to hand to Hypothesis for shrinking, if the journey found one.
-
-        The first time a fingerprint shows up, its journey is replayed twice
-        first: Hypothesis can only shrink what fails every time, so a failure
-        that does not come back (a 503 blip) is reported as intermittent
-        straight away, with the path it was seen on, and never shrunk.
-        """
+    def end_journey(self, runner: JourneyRunner | ReplayedJourney) -> StepFailure | None:
+        """The failure to raise into Hypothesis (so its example is kept), if the journey found one."""
         runner.finish()
+        if isinstance(runner, ReplayedJourney):
+            return runner.failure
+        if getattr(runner, "inert_journey", False):
+            return None
+        self._note_short_journey(runner)
         failure = runner.failure
         if failure is None:
+            self._retry_held()
             return None
-        if failure.fingerprint.id not in self.confirmed:
-            failed, run = self._replay_tally(failure, PRECHECK_REPLAYS)
-            if run == 0 or failed < run:
-                self._report(self._classify(failure, hypothesis_flaky=False))
-                return None
-            self.confirmed.add(failure.fingerprint.id)
-        self.round_failed = True
+        self._investigate(failure)
+        self._raised = ReplayedJourney(runner.choices, failure)
         return failure
 
+    def _runner(self, journey: int, phase: str) -> JourneyRunner:
+        return JourneyRunner(model=self.model, client=self.client, emit=self.emit, run_id=self.run_id,
+                             journey=journey, phase=phase, known=frozenset(self.known) | frozenset(self.held),
+                             tagger=self.tagger)
+
     # --- the run ---------------------------------------------------------------------------
-    def _budget_spent(self) -> bool:
-        if self.explored >= self.settings.journeys:
-            return True
+    def _deadline(self) -> float | None:
         duration = self.settings.duration_s
-        return duration is not None and time.monotonic() - self.started >= duration
+        return None if duration is None else self.started + duration
+
+    def _late(self) -> bool:
+        deadline = self._deadline()
+        return deadline is not None and time.monotonic() >= deadline
+
+    def _budget_spent(self) -> bool:
+        return self.explored >= self.settings.journeys or self._late()
 
     def _stop_reason(self) -> str:
         if self.explored >= self.settings.journeys:
@@ -136,13 +168,17 @@ class Explorer:
 
     def run(self) -> RunFinished:
         self.started = time.monotonic()
-        self.bus.emit(RunStarted(run_id=self.run_id, model=self.model.name, model_file=self.model.file,
-                                 target=self.target.label, seed=self.seed,
-                                 settings=self.settings.as_dict(), tool_version=__version__,
-                                 model_revision=_file_revision(self.model.file), host=socket.gethostname(),
-                                 edges=tuple((action.name, source, action.target or source)
-                                             for action in self.model.actions
-                                             for source in action.sources)))
+        if not ignore_engine_constants():
+            self.emit(Notice(run_id=self.run_id, message=(
+                "this Hypothesis version cannot be kept from drawing the engine's own constants; a seed's "
+                "walk may depend on which modules are loaded (install the versions in constraints.txt)")))
+        self.emit(RunStarted(run_id=self.run_id, model=self.model.name, model_file=self.model.file,
+                             target=self.target.label, seed=self.seed,
+                             settings=self.settings.as_dict(), tool_version=__version__,
+                             model_revision=_file_revision(self.model.file), host=socket.gethostname(),
+                             edges=tuple((action.name, source, action.target or source)
+                                         for action in self.model.actions
+                                         for source in action.sources)))
         interrupted = False
         stop_reason = ""
         for round_number in range(1, MAX_ROUNDS + 1):
@@ -156,80 +192,135 @@ class Explorer:
                 break
         else:
             stop_reason = f"stopped after {MAX_ROUNDS} rounds"
+        if not interrupted:
+            for fingerprint in list(self.held):
+                self._report_held(fingerprint)
         finished = RunFinished(run_id=self.run_id, journeys=self.explored,
                                shrink_journeys=self.journeys - self.explored,
                                steps=self.steps, duration_s=time.monotonic() - self.started,
                                failures=tuple(self.known.values()), interrupted=interrupted,
                                stop_reason=stop_reason)
-        self.bus.emit(finished)
+        self.emit(finished)
         return finished
 
-    def _round(self, number: int) -> list[Failure]:
-        """One Hypothesis search of at most ``ROUND_SIZE`` journeys; the new failures."""
-        self.round_failed = False
-        self.bus.emit(RoundStarted(run_id=self.run_id, round=number, known=tuple(self.known)))
+    def _round(self, number: int) -> None:
+        """One Hypothesis search of at most ``ROUND_SIZE`` journeys."""
+        self._raised = None
+        ignore_engine_constants()  # engine modules imported since the last round
+        self.emit(RoundStarted(run_id=self.run_id, round=number, known=tuple(self.known)))
         machine = compile_machine(self.model, self)
 
-        def factory():
+        def journeys():
             return machine()
 
-        factory._hypothesis_internal_use_seed = self.seed + number - 1
-        # Each round keeps its examples under its own key. Round N of the next run
-        # replays what round N failed on first; in one shared key, round 2 would
-        # see round 1's failure pass (it is known by then) and delete it as fixed.
-        factory._hypothesis_internal_add_digest = hashlib.sha1(
-            f"journeys:{self.model.name}:round{number}".encode()).digest()
-        database = self._database
+        database = (RoundDatabase(self._database, f"journeys:{self.model.name}:round{number}")
+                    if self._database is not None else None)
         remaining = max(1, min(ROUND_SIZE, self.settings.journeys - self.explored))
         config = hypothesis_settings(
             max_examples=remaining, stateful_step_count=self.settings.max_steps, deadline=None,
             database=database, suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
             report_multiple_bugs=False, print_blob=False,
-            phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+            phases=[Phase.explicit, Phase.reuse, Phase.generate],
         )
         try:
-            run_state_machine_as_test(factory, settings=config)
+            run_state_machine_as_test(seeded(journeys, self.seed + number - 1), settings=config)
         except KeyboardInterrupt:
             raise
         except BaseException as raised:  # noqa: BLE001 - every Hypothesis outcome is handled
-            found, others = _collect(raised)
-            for other in others:
-                self.bus.emit(Notice(run_id=self.run_id, message=(
-                    f"Hypothesis ended round {number} with {type(other).__name__}: "
-                    f"{str(other).splitlines()[0] if str(other) else ''}")))
-            return self._classify_all(found)
-        return []
+            self._after_round(number, raised)
 
-    def _classify_all(self, found: list[tuple[StepFailure, bool]]) -> list[Failure]:
-        best: dict[str, tuple[StepFailure, bool]] = {}
-        for failure, flaky in found:
-            current = best.get(failure.fingerprint.id)
-            if current is None or len(failure.steps) < len(current[0].steps):
-                best[failure.fingerprint.id] = (failure, flaky)
-        new = []
-        for fingerprint_id, (failure, flaky) in best.items():
-            if fingerprint_id in self.known:
-                continue
-            failure = drop_unneeded_steps(failure, self._replay_once)
-            failure = simplify_data(failure, self._replay_once)
-            new.append(self._report(self._classify(failure, flaky)))
-        return new
+    def _after_round(self, number: int, raised: BaseException) -> None:
+        for error in _flatten(raised):
+            if isinstance(error, SubscriberError):
+                raise error
+            if isinstance(error, JourneyFailed):
+                continue  # investigated and reported when the journey ended
+            if isinstance(error, Flaky):
+                self.flaky_rounds += 1
+                if self.flaky_rounds > 1:
+                    continue
+                message = ("the target answered differently from when Hypothesis walked the same choices "
+                           "before (a 503, data another journey left), so Hypothesis ended the round and the "
+                           "next round goes on with a new seed (said once per run)")
+            else:
+                first = str(error).splitlines()[0] if str(error) else ""
+                message = f"Hypothesis ended the round with {type(error).__name__}: {first}"
+            self.emit(Notice(run_id=self.run_id, message=f"round {number}: {message}"))
 
-    def _replay_once(self, steps) -> StepFailure | None:
-        self.journeys += 1
-        return replay_steps(steps, model=self.model, client=self.client, emit=self.bus.emit,
-                            run_id=self.run_id, journey=self.journeys, tagger=self.tagger)
+    def _note_short_journey(self, runner: JourneyRunner) -> None:
+        """Say once if Hypothesis ended journeys early (its per-example choice budget)."""
+        if self._short_journey_noted or runner.ended or not 0 < len(runner.choices) < self.settings.max_steps:
+            return
+        if _choices_drawn() < 0.8 * CHOICE_BUDGET:  # Hypothesis chose to explore a shorter journey
+            return
+        self._short_journey_noted = True
+        self.emit(Notice(run_id=self.run_id, message=(
+            f"journey {runner.journey} stopped after {len(runner.choices)} of --max-steps "
+            f"{self.settings.max_steps} steps: Hypothesis ends a journey once it has drawn about "
+            f"{int(0.8 * CHOICE_BUDGET):,} choices; lower --max-steps or the size of the data the model draws")))
+
+    # --- a new failure ---------------------------------------------------------------------
+    def _replayer(self, phase: str):
+        def replay(steps):
+            self.journeys += 1
+            return replay_steps(steps, model=self.model, client=self.client, emit=self.emit,
+                                run_id=self.run_id, journey=self.journeys, tagger=self.tagger, phase=phase)
+        return replay
+
+    def _sources(self, action: str) -> tuple[str, ...]:
+        return self.model.action_named(action).sources
+
+    def _investigate(self, failure: StepFailure, tries: int = 1) -> None:
+        fingerprint = failure.fingerprint.id
+        budget = Budget(self.settings.shrink_budget, self.client, deadline=self._deadline())
+        sources = self._sources
+        shrunk = shrink(failure, self._replayer("shrink"), budget, start=self.model.start, sources=sources,
+                        actors=self.model.actors)
+        best, notes = shrunk.failure, list(shrunk.notes)
+        minimal = shrunk.minimal
+        if shrunk.reproduced:
+            best, simplified, complete = polish(best, model=self.model, replay=self._replayer("shrink"),
+                                                budget=budget, seed=self.seed, start=self.model.start,
+                                                sources=sources)
+            minimal = minimal and complete
+            if not simplified:
+                notes.append("data as drawn when found (no simpler data failed the same way within the budget)")
+            if shrunk.minimal and not complete:
+                notes.append(f"not proven minimal: the shrink budget ({budget.requests} requests) or the "
+                             "run's duration was spent")
+        replay = self._replayer("replay")
+        tally = replay_tally(lambda: replay(best.steps), fingerprint, self.settings.replays,
+                             may_go_on=lambda: not self._late())
+        if tally.conclusive == 0 and tries <= RETRIES:
+            self.held[fingerprint] = _Held(failure=failure, due=self.explored + RETRY_AFTER, tries=tries)
+            self.emit(Notice(run_id=self.run_id, message=(
+                f"{failure.fingerprint}: no replay could walk to the failing step ({tally.describe()}); "
+                f"it counts as known for now and is tried again after {RETRY_AFTER} more journeys")))
+            return
+        self.held.pop(fingerprint, None)
+        self._report(self._classify(best, tally, minimal=minimal, notes=(*notes, *tally.notes)))
+
+    def _retry_held(self) -> None:
+        for fingerprint, held in list(self.held.items()):
+            if self.explored >= held.due and not self._late():
+                self._investigate(held.failure, tries=held.tries + 1)
+
+    def _report_held(self, fingerprint: str) -> None:
+        held = self.held.pop(fingerprint)
+        self._report(self._classify(held.failure, Tally(), minimal=False, notes=(
+            "no replay could walk to the failing step; the path is the journey as first met",)))
 
     def _report(self, failure: Failure) -> Failure:
         self.known[failure.id] = failure
-        self.bus.emit(FailureFound(run_id=self.run_id, failure=failure))
+        self.emit(FailureFound(run_id=self.run_id, failure=failure))
         return failure
 
-    def _classify(self, failure: StepFailure, hypothesis_flaky: bool) -> Failure:
-        """Replay the path, then name the kind: intermittent, left-behind, content change, regression."""
-        failed, run = self._replay_tally(failure, self.settings.replays)
+    def _classify(self, failure: StepFailure, tally: Tally, *, minimal: bool, notes) -> Failure:
+        """Name the kind: inconclusive, intermittent, left-behind, content change, regression."""
         left_behind = None
-        if not run or failed < run:
+        if tally.conclusive == 0:
+            kind = "inconclusive"
+        elif tally.passed:
             kind = "intermittent"
         elif (left_behind := self.history.left_behind(failure.fingerprint.id, failure.steps)) is not None:
             kind = "left-behind"
@@ -238,14 +329,10 @@ class Explorer:
         else:
             kind = "regression"
         return Failure(fingerprint=failure.fingerprint, kind=kind, message=failure.check.message,
-                       steps=failure.steps, replays_failed=failed, replays_run=run,
-                       found_in_journey=failure.journey, seed=self.seed, tool_version=__version__,
-                       hypothesis_flaky=hypothesis_flaky, left_behind=left_behind)
-
-    def _replay_tally(self, failure: StepFailure, wanted: int) -> tuple[int, int]:
-        """Replay ``wanted`` times: (how many failed the same way, how many were conclusive)."""
-        failed, run, _ = replay_tally(lambda: self._replay_once(failure.steps), failure.fingerprint.id, wanted)
-        return failed, run
+                       steps=failure.steps, replays_failed=tally.failed, replays_run=tally.conclusive,
+                       replays_inconclusive=tally.inconclusive, found_in_journey=failure.journey,
+                       seed=self.seed, tool_version=__version__, left_behind=left_behind,
+                       minimal=minimal, notes=tuple(dict.fromkeys(notes)))
 
 
 def _is_content_change(failure: StepFailure) -> bool:
@@ -257,6 +344,16 @@ def _is_content_change(failure: StepFailure) -> bool:
     return check.kind == "text" and status is not None and status < 400
 
 
+def _choices_drawn() -> int:
+    """How many choices the running Hypothesis example has drawn (0 when that cannot be known)."""
+    try:
+        from hypothesis.control import current_build_context
+
+        return int(current_build_context().data.length)
+    except Exception:  # noqa: BLE001 - outside a test, or another Hypothesis
+        return 0
+
+
 def _file_revision(path: str) -> str:
     """The first 12 hex digits of the model file's sha1, or '' if it cannot be read."""
     try:
@@ -266,20 +363,11 @@ def _file_revision(path: str) -> str:
         return ""
 
 
-def _collect(raised: BaseException, flaky: bool = False
-             ) -> tuple[list[tuple[StepFailure, bool]], list[BaseException]]:
-    """Split what Hypothesis raised into journey failures and anything else."""
-    if isinstance(raised, JourneyFailed):
-        return [(raised.failure, flaky)], []
+def _flatten(raised: BaseException) -> list[BaseException]:
+    """What Hypothesis raised, exception groups opened up (a Flaky group stays whole too)."""
     if isinstance(raised, BaseExceptionGroup):
-        is_flaky = flaky or isinstance(raised, FlakyFailure)
-        found: list[tuple[StepFailure, bool]] = []
-        others: list[BaseException] = []
-        for inner in raised.exceptions:
-            more_found, more_others = _collect(inner, is_flaky)
-            found += more_found
-            others += more_others
-        if is_flaky and not found:
-            others.append(raised)
-        return found, others
-    return [], [raised]
+        inner = [error for group in raised.exceptions for error in _flatten(group)]
+        if isinstance(raised, Flaky) and not any(isinstance(e, JourneyFailed) for e in inner):
+            return [raised, *inner]
+        return inner
+    return [raised]

@@ -23,7 +23,7 @@ import shlex
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from .export_pytest import DEFAULT_TARGET, TARGET_VARIABLE, _is_secret, _Values
+from .export_pytest import DEFAULT_TARGET, TARGET_VARIABLE, _is_secret, _Values, drawn_literals
 from .left_behind import describe, left_behind_note
 from .records import CheckRecord, Failure, RequestRecord, StepRecord
 from .redact import MASK, SECRET_NAME, is_secret_name, redact_text
@@ -364,6 +364,7 @@ def _render_step(step: StepRecord, failure: Failure, values: _ShellValues, body:
     where = f"{prefix}step {step.index + 1} ({step.actor} {step.action})"
     body += ["", f"# {prefix}step {step.index + 1}: {step.actor} {step.action}" + ("  <- fails here" if failing else "")]
     variables: list[str] = []
+    values.literals = drawn_literals(step)
     for request in step.requests:
         counter += 1
         variable = f"r{counter}"
@@ -376,7 +377,7 @@ def _render_step(step: StepRecord, failure: Failure, values: _ShellValues, body:
             break
         if check.passed and check.source == "invariant":
             continue
-        if not check.passed:  # in a setup journey, which went on regardless
+        if not check.passed:  # a known failure met on the way, or in a setup journey
             body.append(f"# failed in that journey too, not checked: {check.name!r}".replace("\n", " "))
             continue
         _flush(body, values, _render_guard(check, variables, values, where))
@@ -405,7 +406,7 @@ def _header(failure: Failure, *, model: str, target: str, environment: list[str]
         "# Reproduction of a failure found by journeys, as curl calls.",
         "#",
         f"# Failure {failure.id}: {fingerprint}",
-        f"# Kind: {failure.kind} (failed {failure.replays_failed} of {failure.replays_run} replays)",
+        f"# Kind: {failure.kind} ({failure.tally})",
         f"# Check: {message}",
         f"# Found by journeys {failure.tool_version}, model {model}, target {target}, seed {failure.seed}, "
         f"journey {failure.found_in_journey}.",

@@ -52,6 +52,7 @@ class _Values:
 
     def __init__(self) -> None:
         self.expressions: dict[str, str] = {}
+        self.literals: set[str] = set()  # what the step being rendered drew: sent as written, never linked
         self.tokens: dict[str, str] = {}  # actor -> expression of the latest token it received
 
     def learn_response(self, variable: str, body: Any, actor: str | None = None) -> None:
@@ -89,7 +90,8 @@ class _Values:
               ) -> list[tuple[bool, str]]:
         """``text`` as (is_expression, piece) pairs: literal runs, and the expression of each
         known value in it (longest first; only expressions ``usable`` accepts)."""
-        known = sorted((v for v, expression in self.expressions.items() if v and v in text and usable(expression)),
+        known = sorted((v for v, expression in self.expressions.items()
+                        if v and v in text and v not in self.literals and usable(expression)),
                        key=len, reverse=True)
         if not known:
             return [(False, text)]
@@ -128,6 +130,11 @@ def _string_leaves(body: Any, accessor: str):
     elif isinstance(body, list):
         for index, value in enumerate(body):
             yield from _string_leaves(value, f"{accessor}[{index}]")
+
+
+def drawn_literals(step: StepRecord) -> set[str]:
+    """The strings a step drew as data: a response field that happens to be equal is no link."""
+    return {value for value, _ in _string_leaves(step.data, "")}
 
 
 def _test_name(failure: Failure) -> str:
@@ -189,6 +196,7 @@ def _render_step(step: StepRecord, failure: Failure, values: _Values, body: list
     """Append one step's requests and checks to ``body``; the request counter after it."""
     note = "  <- fails here" if step is failure.failing_step else ""
     body.append(f"        # step {step.index + 1}: {step.actor} {step.action}{note}")
+    values.literals = drawn_literals(step)
     variables: list[str] = []
     for request in step.requests:
         counter += 1
@@ -197,6 +205,10 @@ def _render_step(step: StepRecord, failure: Failure, values: _Values, body: list
         body.append(f"        {variable} = {_render_request(request, values, step.actor)}")
     for check in step.checks:
         if check.passed and check.source == "invariant":
+            continue
+        if not check.passed and step is not failure.failing_step:  # a known failure met on the way
+            body.append(f"        # failed when found too (a failure already known), not checked: "
+                        f"{check.name!r}".replace("\n", " "))
             continue
         body.extend(_render_check(check, variables, values))
     for variable, request in zip(variables, step.requests):
@@ -212,7 +224,7 @@ def _header(failure: Failure, *, model: str, target: str) -> str:
         '"""Reproduction of a failure found by journeys.',
         "",
         f"Failure {failure.id}: {fingerprint}".replace("\\", "\\\\"),
-        f"Kind: {failure.kind} (failed {failure.replays_failed} of {failure.replays_run} replays)",
+        f"Kind: {failure.kind} ({failure.tally})",
         f"Check: {message}",
         f"Found by journeys {failure.tool_version}, model {model}, target {target}, seed {failure.seed}.",
         *_left_behind_note(failure),

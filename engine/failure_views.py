@@ -13,6 +13,7 @@ from .left_behind import describe
 from .records import Failure, StepRecord
 from .redact import redact_data, redact_everywhere, redact_headers, redact_text
 from .store.report import print_table
+from .terminal import with_query
 from .terminal import compact
 
 __all__ = ["FAILURES_SQL", "creating_journey_cleanups", "list_failures", "print_failure"]
@@ -58,8 +59,10 @@ def print_failure(console: Console, row: dict[str, Any], failure: Failure, lifec
     the step that created it starred and what its clean-ups did (from the store).
     """
     console.print(f"[bold]{failure.id}[/] · {escape(str(failure.fingerprint))}")
-    console.print(f"  kind: [bold]{failure.kind}[/] (failed {failure.replays_failed} of "
-                  f"{failure.replays_run} replays when found) · lifecycle: [bold]{lifecycle or 'new'}[/]")
+    console.print(f"  kind: [bold]{failure.kind}[/] ({escape(failure.tally)} when found) · lifecycle: "
+                  f"[bold]{lifecycle or 'new'}[/]")
+    for note in failure.notes:
+        console.print(f"  note: {escape(redact_text(note))}")
     console.print(f"  first seen {row['first_seen']:%Y-%m-%d %H:%M:%S} · last seen "
                   f"{row['last_seen']:%Y-%m-%d %H:%M:%S} UTC · {row['occurrences']} exploring journey(s) "
                   f"in {row['runs']} run(s) · last run {row['last_run_id']}")
@@ -101,7 +104,7 @@ def _print_steps(console: Console, steps: tuple[StepRecord, ...], *, marked: Ste
             headers = redact_headers(request.headers)
             auth = " (signed in)" if "Authorization" in headers else ""
             body = f" {compact(redact_everywhere(request.json), SHOW_LIMIT)}" if request.json is not None else ""
-            console.print(f"       {request.method} {escape(request.path)}{escape(body)}{auth}", style="dim")
+            console.print(f"       {request.method} {escape(with_query(request))}{escape(body)}{auth}", style="dim")
             if request.status is None:
                 console.print(f"       ← no response ({escape(request.error or '')})", style="dim")
             else:

@@ -5,7 +5,16 @@ replays: run the action with its drawn data through a ``StepContext`` (which
 sends requests via the ``TargetClient`` and records checks), run the model's
 invariants on every response, record the step, emit ``StepFinished``, and
 either move the actor to the action's target state or return a ``StepFailure``
-with its fingerprint. ``finish`` runs the journey's registered clean-ups.
+with its fingerprint. A step that meets a failure already reported (a
+*known* one) is recorded as such and the actor stays where it was: the journey
+goes on, so one known bug does not stall exploration. ``finish`` runs the
+journey's registered clean-ups.
+
+``Memory`` (an actor's ``step.me``, and ``step.shared``) notes which keys each
+step reads and writes; with the resources a step consumed and the state it
+left from, that is what ``engine.shrink`` slices a failing journey by.
+``ReplayedJourney`` answers Hypothesis's replay of a journey that failed: it
+draws what the original drew and sends nothing.
 """
 
 from __future__ import annotations
@@ -26,7 +35,8 @@ from .model import Action, Model
 from .records import CheckRecord, Fingerprint, RequestRecord, StepRecord, status_class, to_jsonable
 from .transport import TargetClient
 
-__all__ = ["Resource", "StepFailure", "StepContext", "JourneyRunner", "Tagger", "KNOWN"]
+__all__ = ["Resource", "StepFailure", "StepContext", "JourneyRunner", "ReplayedJourney", "Tagger",
+           "Memory", "KNOWN"]
 
 
 @attrs.frozen
@@ -55,7 +65,7 @@ class StepFailure:
     journey: int
 
 
-KNOWN = object()  # the step hit a failure reported earlier: the journey just ends
+KNOWN = object()  # the step met a failure reported earlier: recorded, and the journey goes on
 
 
 class Tagger:
@@ -67,6 +77,94 @@ class Tagger:
 
     def next(self) -> str:
         return f"{self.prefix}x{next(self.counter)}"
+
+
+class Memory(dict):
+    """A dict that notes the keys read and written while a step runs (``step.me``, ``step.shared``).
+
+    Iterating over it, or asking its size, reads every key (``"*"``).
+    """
+
+    def __init__(self, prefix: str = "") -> None:
+        super().__init__()
+        self.prefix = prefix
+        self.reads: set[str] | None = None
+        self.writes: set[str] | None = None
+
+    def track(self, reads: set[str] | None, writes: set[str] | None) -> None:
+        self.reads, self.writes = reads, writes
+
+    def _read(self, key: Any) -> None:
+        if self.reads is not None:
+            self.reads.add(self.prefix + str(key))
+
+    def _wrote(self, key: Any) -> None:
+        if self.writes is not None:
+            self.writes.add(self.prefix + str(key))
+
+    def __getitem__(self, key: Any) -> Any:
+        self._read(key)
+        return super().__getitem__(key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self._read(key)
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self._read(key)
+        return super().__contains__(key)
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        self._read(key)
+        self._wrote(key)
+        return super().setdefault(key, default)
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        self._read(key)
+        self._wrote(key)
+        return super().pop(key, *default)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._wrote(key)
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        self._wrote(key)
+        super().__delitem__(key)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        new = dict(*args, **kwargs)
+        for key in new:
+            self._wrote(key)
+        super().update(new)
+
+    def clear(self) -> None:
+        for key in list(super().keys()):
+            self._wrote(key)
+        super().clear()
+
+    def _read_all(self) -> None:
+        self._read("*")
+
+    def __iter__(self):
+        self._read_all()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._read_all()
+        return super().__len__()
+
+    def keys(self):
+        self._read_all()
+        return super().keys()
+
+    def values(self):
+        self._read_all()
+        return super().values()
+
+    def items(self):
+        self._read_all()
+        return super().items()
 
 
 class _Aborted(Exception):
@@ -82,8 +180,8 @@ class StepContext:
         self._runner = runner
         self.actor = actor
         self.action = action
-        self.me: dict[str, Any] = runner.memory[actor]
-        self.shared: dict[str, Any] = runner.shared
+        self.me: Memory = runner.memory[actor]
+        self.shared: Memory = runner.shared
         self.requests: list[RequestRecord] = []
         self.responses: list[httpx.Response] = []
         self.checks: list[CheckRecord] = []
@@ -226,7 +324,8 @@ class JourneyRunner:
     """Runs the steps of one journey and keeps what its actors hold."""
 
     def __init__(self, *, model: Model, client: TargetClient, emit: Callable[[Event], None],
-                 run_id: str, journey: int, phase: str, known: frozenset[str], tagger: Tagger) -> None:
+                 run_id: str, journey: int, phase: str, known: frozenset[str] | set[str],
+                 tagger: Tagger) -> None:
         self.model = model
         self.client = client
         self.emit = emit
@@ -236,12 +335,13 @@ class JourneyRunner:
         self.known = known
         self.tagger = tagger
         self.states: dict[str, str] = {actor: model.start for actor in model.actors}
-        self.memory: dict[str, dict[str, Any]] = {actor: {} for actor in model.actors}
-        self.shared: dict[str, Any] = {}
+        self.memory: dict[str, Memory] = {actor: Memory() for actor in model.actors}
+        self.shared = Memory("shared:")
         self.tokens: dict[str, str | None] = {}
         self.steps: list[StepRecord] = []
         self.pools: dict[str, list[Resource]] = {kind: [] for kind in model.resources}
         self.cleanups: list[tuple] = []
+        self.choices: list[tuple[str, Action] | None] = []  # what each Hypothesis step chose
         self.ended = False
         self.outcome = "passed"
         self.fingerprint: str | None = None
@@ -254,6 +354,7 @@ class JourneyRunner:
         """A journey that runs nothing and reports nothing (the budget is spent)."""
         runner = cls.__new__(cls)
         runner.model, runner.ended, runner.failure, runner.inert_journey = model, True, None, True
+        runner.choices, runner.steps = [], []
         return runner
 
     inert_journey = False
@@ -269,6 +370,26 @@ class JourneyRunner:
         """In a source state, precondition holds, and a resource for each one consumed."""
         return self.enabled(actor, action) and all(self.pools[kind.name] for kind in action.consumes.values())
 
+    def runnable(self) -> list[tuple[str, Action]]:
+        """Every (actor, action) pair that can run now, actors and actions in declaration order."""
+        if self.ended:
+            return []
+        pairs = []
+        for actor in self.model.actors:
+            for action in self.model.actions_from(self.states[actor]):
+                if self.can_run(actor, action):
+                    pairs.append((actor, action))
+        return pairs
+
+    def choose(self, fraction: float) -> tuple[str, Action] | None:
+        """The pair at ``fraction`` of the runnable pairs' weights (None: nothing can run)."""
+        from .machine import choose_weighted
+
+        pairs = self.runnable()
+        chosen = choose_weighted(pairs, fraction) if pairs else None
+        self.choices.append(chosen)
+        return chosen
+
     def attempt(self, actor: str, action: Action, drawn: dict[str, Any]) -> bool:
         """Run a drawn step if it can run now; resources are drawn as pool positions.
 
@@ -279,8 +400,6 @@ class JourneyRunner:
         data = dict(drawn)
         for key, kind in action.consumes.items():
             pool = self.pools[kind.name]
-            if not pool:
-                return False
             data[key] = pool[drawn[key] % len(pool)]
         self.run(actor, action, data)
         return True
@@ -292,32 +411,50 @@ class JourneyRunner:
         started = time.perf_counter()
         result: Any = None
         failed: CheckRecord | None = None
+        requires: set[str] = set()
+        reads: set[str] = set()
+        writes: set[str] = set()
         try:
+            if action.precondition is not None:  # what it reads, the step cannot run without
+                self.memory[actor].track(requires, None)
+                action.precondition(self.memory[actor])
+            self.memory[actor].track(reads, writes)
+            self.shared.track(reads, writes)
             result = action.function(context, **data)
         except (CheckFailed, _Aborted) as raised:
             failed = raised.record
         except Exception as error:  # the model's code, or a response it could not parse
             failed = _error_record(error, action.function, len(context.requests) - 1)
+        finally:
+            self.memory[actor].track(None, None)
+            self.shared.track(None, None)
         if failed is None:
             failed = self._check_invariants(context)
         duration_ms = (time.perf_counter() - started) * 1000
         if failed is not None and failed not in context.checks:
             context.checks.append(failed)
         produced = None
+        fingerprint = None
+        outcome = "passed"
         if failed is None:
             self.states[actor] = action.target or source
             if action.produces is not None and result is not None:
                 produced = action.produces.name
+        else:
+            fingerprint = self._fingerprint(context.requests, failed, action.name)
+            outcome = "known" if fingerprint.id in self.known else "failed"
         record = StepRecord(
             index=len(self.steps), actor=actor, action=action.name, source=source,
             target=self.states[actor], data=to_jsonable(data), requests=tuple(context.requests),
-            checks=tuple(context.checks), outcome="failed" if failed else "passed",
+            checks=tuple(context.checks), outcome=outcome,
             duration_ms=duration_ms, tags=tuple(context.tags), produced=produced,
-            cleanups=context.cleanups_registered)
+            cleanups=context.cleanups_registered, reads=tuple(sorted(reads)), writes=tuple(sorted(writes)),
+            requires=tuple(sorted(requires)),
+            fingerprint=fingerprint.id if fingerprint else None)
         self.steps.append(record)
         self.emit(StepFinished(run_id=self.run_id, journey=self.journey, phase=self.phase, step=record))
-        if failed is not None:
-            return self._fail(record, failed)
+        if fingerprint is not None:
+            return self._fail(record, failed, fingerprint)
         if produced is not None:
             resource = Resource(kind=produced, owner=actor, value=result, step=record.index)
             self.pools[produced].append(resource)
@@ -344,18 +481,22 @@ class JourneyRunner:
                                          prefix=f"invariant {invariant.name!r}: ")
         return None
 
-    def _fail(self, record: StepRecord, check: CheckRecord) -> Any:
-        self.ended = True
-        status = (record.requests[check.response].status
-                  if check.response is not None and 0 <= check.response < len(record.requests)
-                  else record.last_status)
+    @staticmethod
+    def _fingerprint(requests, check: CheckRecord, action: str) -> Fingerprint:
+        status = (requests[check.response].status
+                  if check.response is not None and 0 <= check.response < len(requests)
+                  else (requests[-1].status if requests else None))
         label = f"invariant: {check.name}" if check.source == "invariant" else check.name
-        fingerprint = Fingerprint(action=record.action, check=label, status=status_class(status))
-        self.fingerprint = fingerprint.id
+        return Fingerprint(action=action, check=label, status=status_class(status))
+
+    def _fail(self, record: StepRecord, check: CheckRecord, fingerprint: Fingerprint) -> Any:
         if fingerprint.id in self.known:
-            self.outcome = "known"
+            # Met again: an occurrence. The actor stays where it was and the journey goes on.
+            if self.outcome == "passed":
+                self.outcome, self.fingerprint = "known", fingerprint.id
             return KNOWN
-        self.outcome = "failed"
+        self.ended = True
+        self.outcome, self.fingerprint = "failed", fingerprint.id
         self.failure = StepFailure(fingerprint=fingerprint, check=check, steps=tuple(self.steps),
                                    journey=self.journey)
         return self.failure
@@ -388,6 +529,34 @@ class JourneyRunner:
                                   steps=len(self.steps), outcome=self.outcome,
                                   fingerprint=self.fingerprint,
                                   duration_ms=(time.perf_counter() - self.started) * 1000))
+
+
+class ReplayedJourney:
+    """Hypothesis replaying a journey that failed (to raise its error): the same draws, no requests.
+
+    Each step chooses what the original chose, so the machine draws exactly the
+    data it drew then, and the journey ends with the original's failure.
+    """
+
+    inert_journey = True
+    ended = True
+
+    def __init__(self, choices: list[tuple[str, Action] | None], failure: StepFailure) -> None:
+        self.recorded = list(choices)
+        self.failure = failure
+        self.choices: list[tuple[str, Action] | None] = []
+
+    def choose(self, fraction: float) -> tuple[str, Action] | None:
+        position = len(self.choices)
+        chosen = self.recorded[position] if position < len(self.recorded) else None
+        self.choices.append(chosen)
+        return chosen
+
+    def attempt(self, actor: str, action: Action, drawn: dict[str, Any]) -> bool:
+        return False
+
+    def finish(self) -> None:
+        return None
 
 
 def _error_record(error: Exception, function: Callable[..., Any], response: int,

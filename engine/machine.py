@@ -1,22 +1,29 @@
 """Compile a journey model into a Hypothesis rule-based state machine.
 
 One example is one journey from the start state; each Hypothesis step is one
-step of the journey. A live target is not deterministic (a 503 here, data
-another journey left there), while Hypothesis insists that the *shape* of what
-it draws depends only on what it drew before. So every step draws the same
-shape whatever the target did: a choice number, an actor number and the data
-of every action. The engine then lists the (actor, action) pairs that can run
-now (the actor is in a source state, the precondition holds, a resource is
-there to consume), each repeated by its weight, and takes the one the choice
-number points at, with that action's data. Data drawn for the other actions is
-unused and shrinks away. When a step fails, the rest of the journey draws but
-does nothing, and the failure is raised at teardown as an exception class made
-for its fingerprint, so Hypothesis tells distinct bugs apart and shrinks each
-to its own minimal journey.
+step of the journey, and costs the same whatever the model's size:
+
+1. two draws of ``integers(0, 255)`` become a fraction, hashed with the picks
+   before it (``Picker``), so Hypothesis's habit of repeating values does not
+   favour some actions;
+2. the engine lists the (actor, action) pairs that can run now (the actor is in
+   a source state, the precondition holds, a resource is there to consume) and
+   takes the one at that fraction of their summed weights, so weights are
+   honoured and any number of actions can be chosen;
+3. only that action's data is drawn, from its strategies.
+
+Which action is chosen depends on what the target answered earlier (a 503
+keeps an actor where it was), so the *shape* of the draws can differ between
+two runs of the same choices. Hypothesis only checks that shape when it replays
+a choice sequence: it never shrinks walks here (``engine.shrink`` does, with the
+engine's knowledge of the journey), and its one replay of a failing journey (to
+raise it) is answered by ``ReplayedJourney``, which draws exactly what the
+original drew and sends nothing.
 """
 
 from __future__ import annotations
 
+import bisect
 from typing import Any, Protocol
 
 from hypothesis import strategies as st
@@ -26,9 +33,15 @@ from .journey import JourneyRunner, StepFailure
 from .model import Action, Model, ResourceKind
 from .records import Fingerprint
 
-__all__ = ["JourneyFailed", "compile_machine", "Session", "RESOURCE_PICK"]
+__all__ = ["JourneyFailed", "compile_machine", "Session", "RESOURCE_PICK", "Picker",
+           "choose_weighted", "action_strategy"]
 
+PICK = st.integers(0, 255)
 RESOURCE_PICK = st.integers(0, 255)
+_MODULUS = 2**32
+_MULTIPLIER = 1_000_003
+_SCRAMBLE = 2_654_435_761  # odd: multiplying by it permutes 32-bit numbers
+_OFFSET = 24_229
 
 
 class JourneyFailed(Exception):
@@ -51,10 +64,6 @@ def failure_class(fingerprint: Fingerprint) -> type[JourneyFailed]:
     return cls
 
 
-def _raise_failure(failure: StepFailure) -> None:
-    raise failure_class(failure.fingerprint)(failure)
-
-
 class Session(Protocol):
     """What the machine needs from the explorer driving it."""
 
@@ -63,43 +72,61 @@ class Session(Protocol):
     def end_journey(self, runner: JourneyRunner) -> StepFailure | None: ...
 
 
-CHOICE = "journeys_choice"
-ACTOR = "journeys_actor"
+class Picker:
+    """Turns each step's two drawn bytes into a fraction in [0, 1).
+
+    The fraction hashes the bytes together with every pick before it in the
+    journey: Hypothesis repeats values (its simplest example is all zeros, its
+    mutations copy spans of choices, about 5% of draws are constants), and a
+    repeated value should not mean a repeated action. It depends only on the
+    draws, so the same choices always walk the same way.
+    """
+
+    def __init__(self) -> None:
+        self.state = _OFFSET
+
+    def fraction(self, high: int, low: int) -> float:
+        self.state = (self.state * _MULTIPLIER + (high << 8 | low) + 1) % _MODULUS
+        return ((self.state * _SCRAMBLE) % _MODULUS) / _MODULUS
 
 
-def data_argument(action: Action, key: str) -> str:
-    return f"{action.name}__{key}"
+def choose_weighted(pairs: list[tuple[str, Action]], fraction: float) -> tuple[str, Action]:
+    """The pair at ``fraction`` of the pairs' summed weights."""
+    cumulative = []
+    total = 0
+    for _, action in pairs:
+        total += max(1, action.weight)
+        cumulative.append(total)
+    return pairs[bisect.bisect_right(cumulative, fraction * total)]
+
+
+def action_strategy(action: Action) -> st.SearchStrategy[dict[str, Any]]:
+    """One draw for all of an action's data: its strategies, and a pool position per resource."""
+    return st.fixed_dictionaries({key: RESOURCE_PICK if isinstance(value, ResourceKind) else value
+                                  for key, value in action.data.items()})
 
 
 def compile_machine(model: Model, session: Session) -> type[RuleBasedStateMachine]:
-    arguments: dict[str, Any] = {CHOICE: st.integers(0, 255), ACTOR: st.integers(0, len(model.actors) - 1)}
-    for action in model.actions:
-        for key, value in action.data.items():
-            arguments[data_argument(action, key)] = RESOURCE_PICK if isinstance(value, ResourceKind) else value
+    strategies = {action.name: action_strategy(action) for action in model.actions}
 
-    @rule(**arguments)
-    def step(machine: RuleBasedStateMachine, **drawn: Any) -> None:
+    @rule(high=PICK, low=PICK, data=st.data())
+    def step(machine: RuleBasedStateMachine, high: int, low: int, data: Any) -> None:
         runner = machine.runner
-        if runner.ended:
+        chosen = runner.choose(machine.picker.fraction(high, low))
+        if chosen is None:
             return
-        first = drawn[ACTOR]
-        actors = model.actors[first:] + model.actors[:first]  # the drawn actor first
-        runnable = [(actor, action) for actor in actors for action in model.actions
-                    for _ in range(max(1, action.weight)) if runner.can_run(actor, action)]
-        if not runnable:
-            return
-        actor, action = runnable[drawn[CHOICE] % len(runnable)]
-        data = {key: drawn[data_argument(action, key)] for key in action.data}
-        runner.attempt(actor, action, data)
+        actor, action = chosen
+        runner.attempt(actor, action, data.draw(strategies[action.name]))
 
     def __init__(machine: RuleBasedStateMachine) -> None:
         RuleBasedStateMachine.__init__(machine)
         machine.runner = session.start_journey()
+        machine.picker = Picker()
 
     def teardown(machine: RuleBasedStateMachine) -> None:
         failure = session.end_journey(machine.runner)
         if failure is not None:
-            _raise_failure(failure)
+            raise failure_class(failure.fingerprint)(failure)
 
     class_name = "".join(part.capitalize() for part in model.name.replace("-", "_").split("_")) + "Journeys"
     return type(class_name, (RuleBasedStateMachine,), {"step": step, "__init__": __init__,

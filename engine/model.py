@@ -147,6 +147,18 @@ class Model:
         self.teardowns.append(function)
         return function
 
+    def actions_from(self, state: str) -> tuple[Action, ...]:
+        """The actions that can leave ``state``, in declaration order."""
+        index = self.__dict__.get("_by_source")
+        if index is None or index[0] != len(self.actions):
+            by_source: dict[str, list[Action]] = {}
+            for action in self.actions:
+                for source in action.sources:
+                    by_source.setdefault(source, []).append(action)
+            index = (len(self.actions), {k: tuple(v) for k, v in by_source.items()})
+            self._by_source = index
+        return index[1].get(state, ())
+
     def action_named(self, name: str) -> Action:
         for action in self.actions:
             if action.name == name:

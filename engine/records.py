@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 
-FAILURE_KINDS = ("regression", "intermittent", "content-change", "left-behind")
+FAILURE_KINDS = ("regression", "intermittent", "content-change", "left-behind", "inconclusive")
 
 
 def status_class(status: int | None) -> str:
@@ -108,11 +108,20 @@ class StepRecord:
     tags: tuple[str, ...] = ()
     produced: str | None = None
     cleanups: int = 0  # clean-up requests the step registered for what it created
+    reads: tuple[str, ...] = ()   # keys of the actor's memory (``shared:...``: shared) the step read
+    writes: tuple[str, ...] = ()  # and wrote
+    fingerprint: str | None = None  # the failure met, for a failed or known step
+    requires: tuple[str, ...] = ()  # memory keys its precondition read
 
     @property
     def created(self) -> bool:
         """Whether the step left data on the target: tagged data, a resource or a clean-up."""
         return self.outcome == "passed" and bool(self.tags or self.produced or self.cleanups)
+
+    @property
+    def consumed(self) -> tuple[int, ...]:
+        """Indices of the steps whose resources this step's data refers to."""
+        return tuple(sorted({value["step"] for value in _resource_refs(self.data)}))
 
     @property
     def failed_check(self) -> CheckRecord | None:
@@ -121,6 +130,18 @@ class StepRecord:
     @property
     def last_status(self) -> int | None:
         return self.requests[-1].status if self.requests else None
+
+
+def _resource_refs(value: Any):
+    if isinstance(value, dict):
+        if "$resource" in value:
+            yield value
+            return
+        for inner in value.values():
+            yield from _resource_refs(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _resource_refs(inner)
 
 
 @attrs.frozen
@@ -171,13 +192,26 @@ class Failure:
     kind: str
     message: str
     steps: tuple[StepRecord, ...]
-    replays_failed: int
-    replays_run: int
+    replays_failed: int   # conclusive replays of ``steps`` that failed the same way
+    replays_run: int      # conclusive replays: walked to the failing step (it failed or passed)
     found_in_journey: int
     seed: int | None
     tool_version: str
-    hypothesis_flaky: bool = False
     left_behind: LeftBehind | None = None
+    replays_inconclusive: int = 0  # replays that could not walk to the failing step
+    minimal: bool = True           # every single-step removal was tried and none failed the same way
+    notes: tuple[str, ...] = ()    # what shrinking and classification want a reader to know
+
+    @property
+    def tally(self) -> str:
+        """``failed k of n conclusive replays (m inconclusive)``, and what else the verdict rests on."""
+        text = (f"failed {self.replays_failed} of {self.replays_run} conclusive replays "
+                f"({self.replays_inconclusive} inconclusive)")
+        if self.replays_run and not self.replays_failed:
+            text += " after failing when first met"
+        if not self.minimal:
+            text += "; not proven minimal"
+        return text
 
     @property
     def id(self) -> str:

@@ -52,8 +52,10 @@ def load_failure(reproduction: str) -> tuple[Failure, dict[str, Any]]:
     fingerprint = Fingerprint(**{k: data["fingerprint"][k] for k in ("action", "check", "status")})
     steps = tuple(_step(step) for step in data["steps"])
     fields = {f.name for f in attrs.fields(Failure)} - {"fingerprint", "steps", "left_behind"}
+    rest = {k: data[k] for k in fields if k in data}
+    rest["notes"] = tuple(rest.get("notes", ()))
     failure = Failure(fingerprint=fingerprint, steps=steps, left_behind=_left_behind(data.get("left_behind")),
-                      **{k: data[k] for k in fields if k in data})
+                      **rest)
     return failure, data
 
 
@@ -69,7 +71,8 @@ def _step(data: dict[str, Any]) -> StepRecord:
     requests = tuple(RequestRecord(**request) for request in data["requests"])
     checks = tuple(CheckRecord(**check) for check in data["checks"])
     rest = {k: v for k, v in data.items() if k not in ("requests", "checks")}
-    rest["tags"] = tuple(rest.get("tags", ()))
+    for name in ("tags", "reads", "writes", "requires"):
+        rest[name] = tuple(rest.get(name, ()))
     return StepRecord(requests=requests, checks=checks, **rest)
 
 
@@ -97,14 +100,18 @@ def verdict(failed: int, conclusive: int) -> str:
 
 
 def replay_stored(failure: Failure, *, model: Model, client: TargetClient, target_label: str,
-                  times: int, emit, run_id: str, setup: bool = False) -> ReplayFinished:
+                  times: int, emit, run_id: str, setup: bool = False,
+                  setup_confirmed: bool = False) -> ReplayFinished:
     """Replay ``failure``'s path ``times`` times; emits and returns a ``ReplayFinished``.
 
     For left-behind state with ``setup``, each replay first walks the journey that
     left the data, then the failing path, and only then that journey's clean-ups.
     That re-creates the offending data on the target, so it is never the default:
     without it, a left-behind failure whose path passes is *inconclusive* (the bug
-    may be fixed, or the data gone), never fixed.
+    may be fixed, or the data gone), never fixed. With it, a passing path is
+    *fixed* only once the setup is known to bring the failure back
+    (``setup_confirmed``: an earlier ``--setup`` replay was still failing);
+    otherwise the setup may simply have re-created the wrong data.
 
     A replay counts as failing only when it fails the same way (same fingerprint);
     one that cannot run (a step did not produce what a later one needs) or that
@@ -121,7 +128,8 @@ def replay_stored(failure: Failure, *, model: Model, client: TargetClient, targe
                             journey=next(journeys), tagger=tagger, then=then)
 
     walks = failure.walks if setup else failure.walks[-1:]
-    failed, conclusive, other = replay_tally(lambda: walk(walks), failure.id, times)
+    tally = replay_tally(lambda: walk(walks), failure.id, times, extra_attempts=times * 2)
+    failed, conclusive, other = tally.failed, tally.conclusive, list(tally.notes)
     said = verdict(failed, conclusive)
     if failure.left_behind is not None and not setup and said != "still failing":
         said = "inconclusive"
@@ -129,8 +137,13 @@ def replay_stored(failure: Failure, *, model: Model, client: TargetClient, targe
                      f"not fail on a target without the data; --setup walks journey "
                      f"{failure.left_behind.journey} first, which re-creates that data (use a target of "
                      f"your own, not production)")
+    elif failure.left_behind is not None and said == "fixed" and not setup_confirmed:
+        said = "inconclusive"
+        other.append("left-behind state: the path passed after the setup, but no --setup replay has yet been "
+                     "seen to bring the failure back, so the setup may have re-created the wrong data; "
+                     "replay with --setup against a target that still has the bug first")
     finished = ReplayFinished(run_id=run_id, fingerprint=failure.id, target=target_label, times=times,
                               replays_run=conclusive, replays_failed=failed,
-                              verdict=said, notes=tuple(dict.fromkeys(other)))
+                              verdict=said, notes=tuple(dict.fromkeys(other)), setup=setup)
     emit(finished)
     return finished

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from urllib.parse import urlencode
 from collections import Counter
 from typing import Any
 
@@ -65,8 +66,7 @@ class TerminalView:
             self.failures.append(event.failure)
             failure = event.failure
             self._print(f"[bold red]✗ new failure[/] [bold]{failure.id}[/] {escape(str(failure.fingerprint))} "
-                        f"— {failure.kind} (failed {failure.replays_failed} of {failure.replays_run} "
-                        f"replays), {len(failure.steps)} step(s)")
+                        f"— {failure.kind} ({failure.tally}), {len(failure.steps)} step(s)")
         elif isinstance(event, Notice):
             self._print(f"[yellow]note:[/] {escape(event.message)}")
         elif isinstance(event, RunFinished):
@@ -138,12 +138,13 @@ class TerminalView:
 
     def _failure(self, number: int, failure: Failure) -> None:
         console = self.console
-        tally = f"failed {failure.replays_failed} of {failure.replays_run} replays"
         console.print(f"[bold red]Failure {number}[/] [bold]{failure.id}[/] · {escape(str(failure.fingerprint))} "
-                      f"· [bold]{failure.kind}[/] ({tally})")
+                      f"· [bold]{failure.kind}[/] ({escape(failure.tally)})")
         for step in failure.steps:
             self._step(step, failing=step is failure.failing_step)
         console.print(f"    [red]✗ {escape(redact_text(failure.message))}[/]")
+        for note in failure.notes:
+            console.print(f"    note: {escape(redact_text(note))}", style="dim")
         if failure.left_behind is not None:
             console.print(f"    [yellow]left-behind state:[/] {escape(describe(failure.left_behind))}")
             self._step(failure.left_behind.creating_step, failing=False)
@@ -162,8 +163,15 @@ class TerminalView:
             headers = redact_headers(request.headers)
             auth = " (signed in)" if "Authorization" in headers else ""
             body = f" {compact(redact_data(request.json))}" if request.json is not None else ""
-            self.console.print(f"       {request.method} {escape(request.path)}{escape(body)}{auth} → {status}",
+            self.console.print(f"       {request.method} {escape(with_query(request))}{escape(body)}{auth} → {status}",
                                style="dim")
+
+
+def with_query(request) -> str:
+    """The request's path with its query string, as it was sent (secret values masked)."""
+    if not request.params:
+        return request.path
+    return request.path + "?" + urlencode(redact_data(request.params), doseq=True)
 
 
 def compact(value: Any, limit: int = 160) -> str:

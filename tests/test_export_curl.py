@@ -42,6 +42,7 @@ def run_script(path: Path, target: str, **environment: str) -> subprocess.Comple
 # Kinds whose minimal path fails on a clean target every time. Not intermittent ones (they may
 # pass), nor left-behind ones (they need data an earlier journey left on the target).
 EVERY_TIME = ("regression", "content-change")
+SEEDED = ("log_in_to_deleted_account", "remove_from_cart", "read_recent_reviews", "view_order", "browse_catalogue")
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +52,12 @@ def exported(exploration, tmp_path_factory):
     assert result.returncode == 1, result.stderr
     workdir = tmp_path_factory.mktemp("curl")
     shutil.copytree(source / "journeys-store", workdir / "journeys-store")
+    # The seeded bugs. Journeys go on past a known failure, so the coupon bug's negative total
+    # is also met on later steps (other fingerprints); their paths are not always minimal and
+    # can hold reads that fail on a shop other tests have dirtied, so they are left out here.
     rows = connect(workdir / "journeys-store").execute(
-        "SELECT fingerprint, reproduction FROM failures WHERE list_contains(?, kind)", [list(EVERY_TIME)]).fetchall()
+        "SELECT fingerprint, reproduction FROM failures WHERE list_contains(?, kind) AND list_contains(?, action)",
+        [list(EVERY_TIME), list(SEEDED)]).fetchall()
     assert len(rows) >= 3, rows
     scripts = {}
     for fingerprint, reproduction in rows:

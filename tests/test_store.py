@@ -168,6 +168,7 @@ class SecretCollector:
             return
         self.public |= {v for k, v in event.step.data.items() if isinstance(v, str) and k != "password"}
         for request in event.step.requests:
+            self.public |= {request.path, request.template}  # a password drawn from the model's literals
             if isinstance(request.json, dict):
                 self.public |= {v for k, v in request.json.items() if isinstance(v, str) and k != "password"}
             authorization = request.headers.get("Authorization", "")

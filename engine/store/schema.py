@@ -40,7 +40,7 @@ TABLES: dict[str, pa.Schema] = {
         ("path_template", pa.string()), ("path", pa.string()), ("status", pa.int32()),
         ("requests", pa.int32()), ("bytes", pa.int64()), ("latency_ms", pa.float64()),
         ("http_ms", pa.float64()), ("outcome", pa.string()), ("failed_check", pa.string()),
-        ("error", pa.string()),
+        ("error", pa.string()), ("fingerprint", pa.string()),
     ]),
     "failures_found": pa.schema([
         ("run_id", pa.string()), ("fingerprint", pa.string()), ("found_at", timestamp),
@@ -48,6 +48,7 @@ TABLES: dict[str, pa.Schema] = {
         ("kind", pa.string()), ("message", pa.string()), ("found_in_journey", pa.int64()),
         ("replays_failed", pa.int32()), ("replays_run", pa.int32()), ("steps", pa.int32()),
         ("reproduction", pa.string()), ("seed", pa.int64()), ("tool_version", pa.string()),
+        ("replays_inconclusive", pa.int32()), ("minimal", pa.bool_()),
     ]),
     "model_edges": pa.schema([
         ("run_id", pa.string()), ("model", pa.string()), ("action", pa.string()),
@@ -61,7 +62,7 @@ TABLES: dict[str, pa.Schema] = {
     "replays": pa.schema([
         ("run_id", pa.string()), ("fingerprint", pa.string()), ("replayed_at", timestamp),
         ("target", pa.string()), ("times", pa.int32()), ("replays_run", pa.int32()),
-        ("replays_failed", pa.int32()), ("verdict", pa.string()),
+        ("replays_failed", pa.int32()), ("verdict", pa.string()), ("setup", pa.bool_()),
     ]),
 }
 

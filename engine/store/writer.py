@@ -89,7 +89,8 @@ class StoreWriter:
                 last.status if last else None, len(step.requests),
                 sum(r.response_bytes for r in step.requests), step.duration_ms,
                 sum(r.elapsed_ms for r in step.requests), step.outcome,
-                failed.name if failed is not None else None, redact_text("; ".join(errors)) or None)
+                failed.name if failed is not None else None, redact_text("; ".join(errors)) or None,
+                step.fingerprint)
         if isinstance(event, JourneyFinished):
             return "journeys", (event.run_id, event.journey, event.phase, event.at, event.steps,
                                 event.outcome, event.fingerprint, event.duration_ms)
@@ -104,7 +105,7 @@ class StoreWriter:
                 failure.fingerprint.status, failure.kind, redact_text(failure.message), failure.found_in_journey,
                 failure.replays_failed, failure.replays_run, len(failure.steps),
                 json.dumps(reproduction, ensure_ascii=False, default=str), failure.seed,
-                failure.tool_version)
+                failure.tool_version, failure.replays_inconclusive, failure.minimal)
         if isinstance(event, RunStarted):
             self._run_id = event.run_id
             settings = json.dumps(redact_data(dict(event.settings)), default=str)
@@ -114,7 +115,7 @@ class StoreWriter:
         if isinstance(event, ReplayFinished):
             self._run_id = event.run_id
             return "replays", (event.run_id, event.fingerprint, event.at, event.target, event.times,
-                               event.replays_run, event.replays_failed, event.verdict)
+                               event.replays_run, event.replays_failed, event.verdict, event.setup)
         if isinstance(event, RunFinished):
             self._run_id = event.run_id
             return "runs_finished", (event.run_id, event.at, event.journeys, event.shrink_journeys,

@@ -1,0 +1,112 @@
+"""What does shrinking cost the target, and how much of a run is exploring?
+
+Every request is load on someone's live system, shrinking and replays
+included. Two measurements, several seeds each, medians printed:
+
+* **per bug**: a fresh in-process demo shop with exactly one seeded
+  deterministic bug on; ``Explorer.run()`` on ``models/shop.py`` until it has
+  found it (at most 200 journeys). For the bug's failure: the length of the
+  journey it was found in, the length of the reported path, whether the engine
+  calls it minimal, and the requests sent while shrinking it (steps of the
+  ``shrink`` phase plus their clean-ups), next to the 300-request budget.
+* **share exploring**: the default first command's setting (every default
+  bug on, 400 journeys): the share of all requests sent by exploring journeys,
+  against the aim of at least 50%.
+
+Run from the repository root:  .venv/bin/python bench/shrink_cost.py [--seeds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from engine.events import CleanupFinished, EventBus, FailureFound, JourneyStarted, StepFinished  # noqa: E402
+from engine.explorer import Explorer, ExploreSettings  # noqa: E402
+from engine.loader import load_model  # noqa: E402
+from engine.transport import open_target  # noqa: E402
+
+MODEL = ROOT / "models" / "shop.py"
+BUGS = {  # seeded bug -> the action its failure is met on, and its minimal length
+    "login_after_deletion": ("log_in_to_deleted_account", 3),
+    "coupon_after_removal": ("remove_from_cart", 4),
+    "recent_reviews_encoding": ("read_recent_reviews", 3),
+    "order_owner_check": ("view_order", 5),
+}
+
+
+class Requests:
+    """Requests by phase, clean-ups counted with the journey they belong to; and the failures."""
+
+    def __init__(self) -> None:
+        self.by_phase: dict[str, int] = {}
+        self.phase_of: dict[int, str] = {}
+        self.failures = []
+        self.found_in: dict[int, int] = {}
+
+    def handle(self, event) -> None:
+        if isinstance(event, JourneyStarted):
+            self.phase_of[event.journey] = event.phase
+        elif isinstance(event, StepFinished):
+            self._add(event.phase, len(event.step.requests))
+            if event.phase == "explore":
+                self.found_in[event.journey] = event.step.index + 1
+        elif isinstance(event, CleanupFinished):
+            self._add(self.phase_of.get(event.journey, "explore"), 1)
+        elif isinstance(event, FailureFound):
+            self.failures.append(event.failure)
+
+    def _add(self, phase: str, count: int) -> None:
+        self.by_phase[phase] = self.by_phase.get(phase, 0) + count
+
+
+def explore(bugs, seed: int, journeys: int) -> Requests:
+    counter = Requests()
+    target = open_target("demo", seed=seed, demo_bugs=bugs)
+    try:
+        Explorer(load_model(str(MODEL)), target, EventBus([counter]),
+                 ExploreSettings(journeys=journeys, max_steps=25, seed=seed, database=None)).run()
+    finally:
+        target.close()
+    return counter
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    options = parser.parse_args()
+    seeds = range(1, options.seeds + 1)
+    print(f"{'bug':26} {'found':>5} {'journey':>7} {'path':>4} {'minimal':>7} {'shrink req':>10} "
+          f"{'budget':>6}   (medians over {options.seeds} seeds)")
+    for bug, (action, minimal_length) in BUGS.items():
+        rows = []
+        for seed in seeds:
+            counter = explore((bug,), seed, 200)
+            failure = next((f for f in counter.failures if f.fingerprint.action == action), None)
+            if failure is None:
+                continue
+            rows.append((counter.found_in.get(failure.found_in_journey, 0), len(failure.steps),
+                         failure.minimal and len(failure.steps) == minimal_length,
+                         counter.by_phase.get("shrink", 0)))
+        if not rows:
+            print(f"{bug:26} {0:>5}")
+            continue
+        print(f"{bug:26} {len(rows):>5} {statistics.median(r[0] for r in rows):>7} "
+              f"{statistics.median(r[1] for r in rows):>4} {sum(r[2] for r in rows):>4}/{len(rows):<2} "
+              f"{statistics.median(r[3] for r in rows):>10} {300:>6}")
+    shares = []
+    for seed in seeds:
+        counter = explore(True, seed, 400)
+        total = sum(counter.by_phase.values())
+        shares.append(counter.by_phase.get("explore", 0) / total)
+    print(f"\nshare of requests exploring, default bugs, 400 journeys: median {statistics.median(shares):.0%} "
+          f"(min {min(shares):.0%}, max {max(shares):.0%}; aim >= 50%)")
+
+
+if __name__ == "__main__":
+    main()

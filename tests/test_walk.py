@@ -1,0 +1,175 @@
+"""The walk itself: any number of actions can be chosen, weights are honoured, a step costs
+the same in a big model, subscribers fail loudly, and the shrink budget holds.
+
+Generated models walk the in-process demo (its /healthz answers anything); the
+shrink budget is counted on the server's side of a real HTTP server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+
+import pytest
+
+from engine import Model
+from engine.demo import DemoShop, start_in_thread
+from engine.errors import SubscriberError
+from engine.events import EventBus, StepFinished
+from engine.explorer import ExploreSettings, Explorer
+from engine.transport import open_target
+
+from .conftest import ROOT, run_journeys
+
+
+def wide_model(actions: int, *, heavy: int = 0) -> Model:
+    """``actions`` self-loop actions on one state; the first ``heavy`` have weight 3."""
+    model = Model("wide", states=["here"], start="here")
+    for number in range(actions):
+        def ping(step):
+            step.expect_status(step.get("/healthz"), 200)
+        model.action(source="here", target=None, name=f"a{number:03d}",
+                     weight=3 if number < heavy else 1)(ping)
+    return model
+
+
+class StepCounter:
+    def __init__(self) -> None:
+        self.actions: Counter[str] = Counter()
+        self.per_journey: Counter[int] = Counter()
+
+    def handle(self, event) -> None:
+        if isinstance(event, StepFinished) and event.phase == "explore":
+            self.actions[event.step.action] += 1
+            self.per_journey[event.journey] += 1
+
+
+def walk(model: Model, *, journeys: int, max_steps: int, seed: int) -> StepCounter:
+    counter = StepCounter()
+    target = open_target("demo", seed=seed)
+    try:
+        Explorer(model, target, EventBus([counter]), ExploreSettings(
+            journeys=journeys, max_steps=max_steps, seed=seed, database=None)).run()
+    finally:
+        target.close()
+    return counter
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_every_one_of_300_actions_runs_within_a_bounded_number_of_steps(seed):
+    counter = walk(wide_model(300), journeys=100, max_steps=50, seed=seed)  # 5,000 steps
+    # Hypothesis sometimes explores a journey that stops early (its "stop here" draw); most run full.
+    assert sum(counter.actions.values()) >= 4500
+    never = [f"a{n:03d}" for n in range(300) if counter.actions[f"a{n:03d}"] == 0]
+    assert never == []
+    # No action dominates: the one chosen most often is far from taking a quarter of the steps.
+    assert max(counter.actions.values()) < 5000 * 0.02, counter.actions.most_common(3)
+
+
+def test_weights_are_honoured():
+    """10 actions, the first 5 of weight 3: they take 3/4 of the steps (a generous bound)."""
+    counter = walk(wide_model(10, heavy=5), journeys=200, max_steps=50, seed=11)  # 10,000 steps
+    heavy = sum(counter.actions[f"a{n:03d}"] for n in range(5))
+    share = heavy / sum(counter.actions.values())
+    assert 0.72 <= share <= 0.78, share
+    for n in range(10):  # each action within 15% of its expected share
+        expected = (3 if n < 5 else 1) / 20
+        assert abs(counter.actions[f"a{n:03d}"] / 10_000 - expected) < expected * 0.15, (n, counter.actions)
+
+
+def test_journeys_reach_max_steps_in_a_big_model():
+    counter = walk(wide_model(200), journeys=10, max_steps=100, seed=5)
+    lengths = list(counter.per_journey.values())
+    assert max(lengths) == 100 and sum(n == 100 for n in lengths) >= 0.8 * len(lengths), lengths
+
+
+class Exploding:
+    def handle(self, event) -> None:
+        if isinstance(event, StepFinished):
+            raise OSError("disk full")
+
+
+def test_a_subscriber_that_raises_stops_the_run():
+    target = open_target("demo")
+    try:
+        with pytest.raises(SubscriberError, match="Exploding failed on StepFinished: OSError: disk full"):
+            Explorer(wide_model(3), target, EventBus([Exploding()]),
+                     ExploreSettings(journeys=5, max_steps=5, seed=1, database=None)).run()
+    finally:
+        target.close()
+
+
+def test_a_report_that_cannot_be_written_exits_2_with_one_line(tmp_path):
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    result = run_journeys("explore", str(ROOT / "models" / "shop.py"), "--target", "demo", "--seed", "1",
+                          "--journeys", "3", "--no-store", "--no-examples-db",
+                          "--json", str(tmp_path / "blocker" / "report.json"), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "JsonReport failed" in result.stderr and "Traceback" not in result.stderr
+
+
+class Counting:
+    """WSGI middleware: the requests the server really received."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        with self.lock:
+            self.count += 1
+        return self.app(environ, start_response)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_shrink_budget_holds_on_the_server_side(tmp_path, seed):
+    """One deterministic bug, found in the first journeys: what shrinking sent stays within the budget."""
+    app = Counting(DemoShop(bugs=("login_after_deletion",), seed=0))
+    url, stop = start_in_thread(app)
+    try:
+        result = run_journeys("explore", str(ROOT / "models" / "shop.py"), "--target", url, "--seed", str(seed),
+                              "--journeys", "60", "--shrink-budget", "60", "--no-examples-db",
+                              "--json", "report.json", cwd=tmp_path)
+    finally:
+        stop()
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    (failure,) = report["failures"]
+    from engine.store import connect
+    store = connect(tmp_path / "journeys-store")
+    by_phase = dict(store.execute("SELECT phase, sum(requests) FROM steps GROUP BY phase").fetchall())
+    cleanups = store.execute("SELECT count(*) FROM cleanups").fetchone()[0]
+    # Every request the server saw is accounted for by the store (steps and clean-ups)...
+    assert app.count == sum(by_phase.values()) + cleanups + 1  # + the pre-flight GET /
+    # ...and shrinking stayed within its budget, give or take the one replay that crossed it.
+    longest = store.execute("SELECT max(steps) FROM journeys WHERE phase = 'shrink'").fetchone()[0] or 0
+    assert by_phase.get("shrink", 0) <= 60 + 4 * longest
+    assert [s["action"] for s in failure["steps"]] == ["sign_up", "delete_account", "log_in_to_deleted_account"]
+
+
+def _import_probe(tmp_path, name: str) -> None:
+    """A module full of small integer literals, loaded under ``name`` (Hypothesis mines local modules)."""
+    import importlib.util
+    import sys
+
+    path = tmp_path / f"{name.replace('.', '_')}.py"
+    path.write_text("VALUES = [" + ", ".join(str(n) for n in range(0, 256, 3)) + "]\n")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules[name] = module
+
+
+def test_a_seed_walks_the_same_whatever_engine_module_is_imported(tmp_path):
+    """The engine's own literals never reach Hypothesis; a user's module's literals do.
+
+    Kept last in the suite's last module: the control below leaves its literals in
+    Hypothesis's pool for the rest of the process.
+    """
+    first = walk(wide_model(40), journeys=20, max_steps=20, seed=9).actions
+    _import_probe(tmp_path, "engine.zz_probe")
+    assert walk(wide_model(40), journeys=20, max_steps=20, seed=9).actions == first
+    _import_probe(tmp_path, "zz_user_probe")  # the control: this one is mined, so the walk moves
+    assert walk(wide_model(40), journeys=20, max_steps=20, seed=9).actions != first
