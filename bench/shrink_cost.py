@@ -26,7 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.events import CleanupFinished, EventBus, FailureFound, JourneyStarted, StepFinished  # noqa: E402
+from engine.events import (CleanupFinished, EventBus, FailureFound, JourneyFinished,  # noqa: E402
+                           JourneyStarted, StepFinished)
 from engine.explorer import Explorer, ExploreSettings  # noqa: E402
 from engine.loader import load_model  # noqa: E402
 from engine.transport import open_target  # noqa: E402
@@ -47,7 +48,9 @@ class Requests:
         self.by_phase: dict[str, int] = {}
         self.phase_of: dict[int, str] = {}
         self.failures = []
-        self.found_in: dict[int, int] = {}
+        self.found_in: dict[int, int] = {}   # journey -> its length
+        self.shrink_cost: dict[str, int] = {}  # fingerprint -> shrink requests spent on it
+        self._since_last = 0
 
     def handle(self, event) -> None:
         if isinstance(event, JourneyStarted):
@@ -58,11 +61,19 @@ class Requests:
                 self.found_in[event.journey] = event.step.index + 1
         elif isinstance(event, CleanupFinished):
             self._add(self.phase_of.get(event.journey, "explore"), 1)
+        elif isinstance(event, JourneyFinished) and event.phase == "explore":
+            self.found_in[event.journey] = event.steps
         elif isinstance(event, FailureFound):
+            # A failure is investigated right before it is reported: the shrink requests since
+            # the last report are its own.
             self.failures.append(event.failure)
+            self.shrink_cost[event.failure.id] = self._since_last
+            self._since_last = 0
 
     def _add(self, phase: str, count: int) -> None:
         self.by_phase[phase] = self.by_phase.get(phase, 0) + count
+        if phase == "shrink":
+            self._since_last += count
 
 
 def explore(bugs, seed: int, journeys: int) -> Requests:
@@ -92,7 +103,7 @@ def main() -> None:
                 continue
             rows.append((counter.found_in.get(failure.found_in_journey, 0), len(failure.steps),
                          failure.minimal and len(failure.steps) == minimal_length,
-                         counter.by_phase.get("shrink", 0)))
+                         counter.shrink_cost[failure.id]))
         if not rows:
             print(f"{bug:26} {0:>5}")
             continue

@@ -298,7 +298,8 @@ class Explorer:
                 f"it counts as known for now and is tried again after {RETRY_AFTER} more journeys")))
             return
         self.held.pop(fingerprint, None)
-        self._report(self._classify(best, tally, minimal=minimal, notes=(*notes, *tally.notes)))
+        self._report(self._classify(best, tally, minimal=minimal, notes=(*notes, *tally.notes),
+                                    found_in=failure.journey))
 
     def _retry_held(self) -> None:
         for fingerprint, held in list(self.held.items()):
@@ -315,7 +316,8 @@ class Explorer:
         self.emit(FailureFound(run_id=self.run_id, failure=failure))
         return failure
 
-    def _classify(self, failure: StepFailure, tally: Tally, *, minimal: bool, notes) -> Failure:
+    def _classify(self, failure: StepFailure, tally: Tally, *, minimal: bool, notes,
+                  found_in: int | None = None) -> Failure:
         """Name the kind: inconclusive, intermittent, left-behind, content change, regression."""
         left_behind = None
         if tally.conclusive == 0:
@@ -330,7 +332,8 @@ class Explorer:
             kind = "regression"
         return Failure(fingerprint=failure.fingerprint, kind=kind, message=failure.check.message,
                        steps=failure.steps, replays_failed=tally.failed, replays_run=tally.conclusive,
-                       replays_inconclusive=tally.inconclusive, found_in_journey=failure.journey,
+                       replays_inconclusive=tally.inconclusive,
+                       found_in_journey=failure.journey if found_in is None else found_in,
                        seed=self.seed, tool_version=__version__, left_behind=left_behind,
                        minimal=minimal, notes=tuple(dict.fromkeys(notes)))
 
