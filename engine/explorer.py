@@ -98,6 +98,7 @@ class Explorer:
         self.tagger = Tagger(self.run_id)
         self.known: dict[str, Failure] = {}
         self.held: dict[str, _Held] = {}
+        self.met: dict[str, StepFailure] = {}  # new failures met by replays, still to investigate
         self.journeys = 0          # every journey walked, whatever the phase
         self.explored = 0          # journeys that count against the budget
         self.steps = 0
@@ -141,6 +142,7 @@ class Explorer:
             self._retry_held()
             return None
         self._investigate(failure)
+        self._investigate_met()
         self._raised = ReplayedJourney(runner.choices, failure)
         return failure
 
@@ -193,6 +195,7 @@ class Explorer:
         else:
             stop_reason = f"stopped after {MAX_ROUNDS} rounds"
         if not interrupted:
+            self._investigate_met()
             for fingerprint in list(self.held):
                 self._report_held(fingerprint)
         finished = RunFinished(run_id=self.run_id, journeys=self.explored,
@@ -263,15 +266,36 @@ class Explorer:
     def _replayer(self, phase: str):
         def replay(steps):
             self.journeys += 1
-            return replay_steps(steps, model=self.model, client=self.client, emit=self.emit,
-                                run_id=self.run_id, journey=self.journeys, tagger=self.tagger, phase=phase)
+            outcome = replay_steps(steps, model=self.model, client=self.client, emit=self.emit,
+                                   run_id=self.run_id, journey=self.journeys, tagger=self.tagger, phase=phase)
+            if outcome is not None:
+                self._met_on_the_way(outcome)
+            return outcome
         return replay
+
+    def _met_on_the_way(self, outcome: StepFailure) -> None:
+        """A failure met is a failure reported: one a replay lands on while shrinking another."""
+        fingerprint = outcome.fingerprint.id
+        if fingerprint not in self.known and fingerprint not in self.held and fingerprint not in self.met:
+            self.met[fingerprint] = outcome
+
+    def _investigate_met(self) -> None:
+        """Investigate, each with its own budget, the new failures shrinking or replays landed on."""
+        while self.met:
+            fingerprint, outcome = next(iter(self.met.items()))
+            if fingerprint not in self.known and fingerprint not in self.held:
+                self.emit(Notice(run_id=self.run_id, message=(
+                    f"{outcome.fingerprint}: met while shrinking or replaying another failure; "
+                    "investigated in its own right")))
+                self._investigate(outcome)
+            self.met.pop(fingerprint, None)
 
     def _sources(self, action: str) -> tuple[str, ...]:
         return self.model.action_named(action).sources
 
     def _investigate(self, failure: StepFailure, tries: int = 1) -> None:
         fingerprint = failure.fingerprint.id
+        self.met.pop(fingerprint, None)
         budget = Budget(self.settings.shrink_budget, self.client, deadline=self._deadline())
         sources = self._sources
         shrunk = shrink(failure, self._replayer("shrink"), budget, start=self.model.start, sources=sources,
@@ -305,6 +329,7 @@ class Explorer:
         for fingerprint, held in list(self.held.items()):
             if self.explored >= held.due and not self._late():
                 self._investigate(held.failure, tries=held.tries + 1)
+        self._investigate_met()
 
     def _report_held(self, fingerprint: str) -> None:
         held = self.held.pop(fingerprint)

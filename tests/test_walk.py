@@ -149,6 +149,43 @@ def test_the_shrink_budget_holds_on_the_server_side(tmp_path, seed):
     assert [s["action"] for s in failure["steps"]] == ["sign_up", "delete_account", "log_in_to_deleted_account"]
 
 
+def alternating_app():
+    """A tiny WSGI target whose /check answers 200, 418, 200, 409, 200, 418...: two bugs, in turn."""
+    calls = {"n": 0}
+
+    def app(environ, start_response):
+        calls["n"] += 1
+        status = "200 OK" if calls["n"] % 2 else ("418 I'm a teapot" if calls["n"] % 4 == 2 else "409 Conflict")
+        start_response(status, [("Content-Type", "application/json")])
+        return [b"{}"]
+    return app
+
+
+def test_a_failure_met_while_shrinking_another_is_reported_too():
+    import httpx
+    from engine.transport import Target
+
+    model = Model("alternating", states=["here"], start="here")
+
+    @model.action(source="here", target=None)
+    def check(step):
+        r = step.get("/check")
+        step.expect(r.status_code != 418, "not a teapot", response=r)
+        step.expect(r.status_code != 409, "no conflict", response=r)
+
+    client = httpx.Client(transport=httpx.WSGITransport(app=alternating_app()), base_url="http://alternating.invalid")
+    target = Target(client=client, label="alternating (in-process)", base_url="http://alternating.invalid",
+                    in_process=True)
+    try:
+        finished = Explorer(model, target, EventBus([]), ExploreSettings(
+            journeys=1, max_steps=2, seed=1, database=None, replays=2)).run()
+    finally:
+        target.close()
+    checks = sorted(f.fingerprint.check for f in finished.failures)
+    assert checks == ["no conflict", "not a teapot"], [str(f.fingerprint) for f in finished.failures]
+    assert finished.journeys == 1  # the second was never met by an exploring journey
+
+
 def _import_probe(tmp_path, name: str) -> None:
     """A module full of small integer literals, loaded under ``name`` (Hypothesis mines local modules)."""
     import importlib.util
