@@ -167,6 +167,18 @@ class Memory(dict):
         return super().items()
 
 
+class CleanupHandle:
+    """A registered clean-up; ``cancel()`` withdraws it (safe to call twice)."""
+
+    def __init__(self, pending: list, entry: tuple) -> None:
+        self._pending = pending
+        self._entry = entry
+
+    def cancel(self) -> None:
+        if any(item is self._entry for item in self._pending):
+            self._pending[:] = [item for item in self._pending if item is not self._entry]
+
+
 class _Aborted(Exception):
     def __init__(self, record: CheckRecord) -> None:
         super().__init__(record.message)
@@ -242,12 +254,17 @@ class StepContext:
             return f"{local}+{tag}@{domain}"
         return f"{value}-{tag}"
 
-    def cleanup(self, method: str, template: str, **path_vars: Any) -> None:
-        """Register a request that removes what this step created, run when the journey ends."""
+    def cleanup(self, method: str, template: str, **path_vars: Any) -> CleanupHandle:
+        """Register a request that removes what this step created, run when the journey ends.
+
+        Keep the handle to withdraw it (``handle.cancel()``) once a later step made
+        it unnecessary, e.g. an order returned or an account deleted with its data.
+        """
         self.cleanups_registered += 1
-        self._runner.cleanups.append((self.actor, self._runner.tokens.get(self.actor),
-                                      method, template, path_vars,
-                                      len(self._runner.steps), self.action))
+        entry = (self.actor, self._runner.tokens.get(self.actor), method, template, path_vars,
+                 len(self._runner.steps), self.action)
+        self._runner.cleanups.append(entry)
+        return CleanupHandle(self._runner.cleanups, entry)
 
     # --- checks ----------------------------------------------------------------------------
     def _index(self, response: httpx.Response) -> int | None:

@@ -186,6 +186,42 @@ def test_a_failure_met_while_shrinking_another_is_reported_too():
     assert finished.journeys == 1  # the second was never met by an exploring journey
 
 
+def test_a_withdrawn_cleanup_is_not_sent():
+    """``handle = step.cleanup(...)``; a later step's ``handle.cancel()`` withdraws it."""
+    from engine.events import CleanupFinished
+
+    model = Model("cleanups", states=["out", "in"], start="out")
+
+    @model.action(source="out", target="in")
+    def make(step):
+        step.expect_status(step.get("/healthz"), 200)
+        step.me["handle"] = step.cleanup("DELETE", "/api/reviews/{review_id}", review_id="rev_made")
+
+    @model.action(source="in", target="out")
+    def unmake(step):
+        step.expect_status(step.get("/healthz"), 200)
+        step.me.pop("handle").cancel()
+
+    class Cleanups:
+        def __init__(self):
+            self.paths = []
+
+        def handle(self, event):
+            if isinstance(event, CleanupFinished):
+                self.paths.append(event.path)
+
+    seen, steps = Cleanups(), StepCounter()
+    target = open_target("demo")
+    try:
+        Explorer(model, target, EventBus([seen, steps]),
+                 ExploreSettings(journeys=20, max_steps=3, seed=4, database=None)).run()
+    finally:
+        target.close()
+    makes, unmakes = steps.actions["make"], steps.actions["unmake"]
+    assert makes > unmakes > 0
+    assert len(seen.paths) == makes - unmakes and set(seen.paths) == {"/api/reviews/rev_made"}
+
+
 def _import_probe(tmp_path, name: str) -> None:
     """A module full of small integer literals, loaded under ``name`` (Hypothesis mines local modules)."""
     import importlib.util
