@@ -322,6 +322,12 @@ class Explorer:
                 f"it counts as known for now and is tried again after {RETRY_AFTER} more journeys")))
             return
         self.held.pop(fingerprint, None)
+        for step in best.steps[:-1]:
+            if step.outcome == "known" and step.fingerprint in self.known:
+                notes.append(f"its path goes through a failure already reported ({self.known[step.fingerprint].id} "
+                             f"at step {step.index + 1}, {step.action}): probably a consequence of that one, and "
+                             "its checks may hold values only that bug produces")
+                break
         self._report(self._classify(best, tally, minimal=minimal, notes=(*notes, *tally.notes),
                                     found_in=failure.journey))
 

@@ -226,6 +226,7 @@ def _header(failure: Failure, *, model: str, target: str) -> str:
         f"Failure {failure.id}: {fingerprint}".replace("\\", "\\\\"),
         f"Kind: {failure.kind} ({failure.tally})",
         f"Check: {message}",
+        *[f"Note: {_docstring_safe(redact_text(note))}" for note in failure.notes],
         f"Found by journeys {failure.tool_version}, model {model}, target {target}, seed {failure.seed}.",
         *_left_behind_note(failure),
         "",
