@@ -18,8 +18,10 @@ and from trial second, and stops when its budget is spent:
    Candidates that cannot be walked (a step's actor would not be in its
    source state, a consumed resource would be missing) are skipped without a
    request.
-3. **Split.** An actor who went back to the start state (logged out, deleted
-   the account) and carried on is tried as two actors, without that step.
+3. **Merge and split actors.** Two actors where one would do are tried as
+   one (the steps that then cannot run, such as a second sign-up, left out);
+   an actor who went back to the start state (logged out, deleted the account)
+   and carried on is tried as two actors, without that step.
 4. **Prove.** A path is called minimal once removing any single step was
    tried and none still failed the same way (and ``engine.polish`` found that
    no single step or pair of steps can go even with fresh data). A spent budget (``--shrink-budget``
@@ -233,15 +235,47 @@ def shrink(failure: StepFailure, replay: Replayer, budget: Budget, *, start: str
                       notes=(*notes, "the shrink budget was spent before a replay"))
     best, minimal = _delete_chunks(best, same, budget, start, sources)
     while minimal and not budget.spent:
-        split = _split_actor(best, same, budget, start, sources, actors)
-        if split is None:
+        changed = (_merge_actors(best, same, budget, start, sources)
+                   or _split_actor(best, same, budget, start, sources, actors))
+        if changed is None:
             break
-        best, minimal = _delete_chunks(split, same, budget, start, sources)
+        best, minimal = _delete_chunks(changed, same, budget, start, sources)
     if not minimal:
         return Shrunk(failure=best, reproduced=True, minimal=False, replays=replays,
                       notes=(*notes, f"not proven minimal: the shrink budget ({budget.requests} requests) "
                                      "or the run's duration was spent"))
     return Shrunk(failure=best, reproduced=True, minimal=True, replays=replays, notes=tuple(notes))
+
+
+def _merge_actors(best: StepFailure, same: Callable, budget: Budget, start: str,
+                  sources: Sources) -> StepFailure | None:
+    """Two actors where one would do (one joins, the other shelves a book, the first reads the
+    shelf): give one actor's steps to the other and leave out the steps that then cannot run
+    (the second sign-up). One replay per pair of actors; the shorter path if one still fails."""
+    used = list(dict.fromkeys(step.actor for step in best.steps))
+    for keep in used:
+        for gone in used:
+            if gone == keep:
+                continue
+            relabelled = [attrs.evolve(s, actor=keep) if s.actor == gone else s for s in best.steps]
+            candidate = _walkable_part(relabelled, start, sources)
+            if candidate is None or len(candidate) >= len(best.steps) or budget.spent:
+                continue
+            outcome = same(candidate)
+            if outcome is not None:
+                return outcome
+    return None
+
+
+def _walkable_part(steps: list[StepRecord], start: str, sources: Sources) -> tuple[StepRecord, ...] | None:
+    """``steps`` without those that cannot run where their actor is by then; None if the last cannot."""
+    kept: list[StepRecord] = []
+    for position, step in enumerate(steps):
+        if walkable((*kept, step), start, sources):
+            kept.append(step)
+        elif position == len(steps) - 1:
+            return None
+    return tuple(kept)
 
 
 def _split_actor(best: StepFailure, same: Callable, budget: Budget, start: str, sources: Sources,
