@@ -203,33 +203,47 @@ def shrink(failure: StepFailure, replay: Replayer, budget: Budget, *, start: str
     replays = 0
     notes: list[str] = []
 
+    inconclusive = False  # the last replay could not walk to the failing step
+
     def same(candidate: tuple[StepRecord, ...]) -> StepFailure | None:
-        nonlocal replays
+        nonlocal replays, inconclusive
         replays += 1
+        inconclusive = False
         try:
             outcome = replay(candidate)
         except ReplayMismatch:
+            inconclusive = True
             return None
         if outcome is not None and outcome.fingerprint.id == fingerprint and len(outcome.steps) <= len(candidate):
             return outcome
+        inconclusive = outcome is not None and len(outcome.steps) < len(candidate)  # another failure came first
         return None
 
     steps = failure.steps
     best, reproduced = failure, False
     for candidate in slices(steps, start, sources):
-        if budget.spent:
+        for _ in range(2):  # once more if another failure cut the replay short
+            if budget.spent or reproduced:
+                break
+            outcome = same(tuple(steps[i] for i in candidate))
+            if outcome is not None:
+                best, reproduced = outcome, True
+            elif not inconclusive:
+                break
+        if reproduced or budget.spent:
             break
-        outcome = same(tuple(steps[i] for i in candidate))
+    for _ in range(3):  # a replay another failure cut short (a 503 on the way) says nothing: again
+        if reproduced or budget.spent:
+            break
+        outcome = same(steps)
         if outcome is not None:
             best, reproduced = outcome, True
+        elif not inconclusive:
             break
     if not reproduced and not budget.spent:
-        outcome = same(steps)
-        if outcome is None:
-            return Shrunk(failure=failure, reproduced=False, minimal=False, replays=replays, notes=(
-                "neither the whole journey nor a slice of it by its recorded dependencies failed the same "
-                "way when replayed",))
-        best, reproduced = outcome, True
+        return Shrunk(failure=failure, reproduced=False, minimal=False, replays=replays, notes=(
+            "neither the whole journey nor a slice of it by its recorded dependencies failed the same "
+            "way when replayed",))
     if not reproduced:
         return Shrunk(failure=failure, reproduced=False, minimal=False, replays=replays,
                       notes=(*notes, "the shrink budget was spent before a replay"))
