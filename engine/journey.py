@@ -19,6 +19,7 @@ draws what the original drew and sends nothing.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import os
 import time
@@ -337,6 +338,16 @@ class InvariantCheck:
                                             source="invariant"))
 
 
+def choose_weighted(pairs: list[tuple[str, Action]], fraction: float) -> tuple[str, Action]:
+    """The pair at ``fraction`` of the pairs' summed weights."""
+    cumulative = []
+    total = 0
+    for _, action in pairs:
+        total += max(1, action.weight)
+        cumulative.append(total)
+    return pairs[bisect.bisect_right(cumulative, fraction * total)]
+
+
 class JourneyRunner:
     """Runs the steps of one journey and keeps what its actors hold."""
 
@@ -400,8 +411,6 @@ class JourneyRunner:
 
     def choose(self, fraction: float) -> tuple[str, Action] | None:
         """The pair at ``fraction`` of the runnable pairs' weights (None: nothing can run)."""
-        from .machine import choose_weighted
-
         pairs = self.runnable()
         chosen = choose_weighted(pairs, fraction) if pairs else None
         self.choices.append(chosen)

@@ -23,7 +23,6 @@ original drew and sends nothing.
 
 from __future__ import annotations
 
-import bisect
 from typing import Any, Protocol
 
 from hypothesis import strategies as st
@@ -34,7 +33,7 @@ from .model import Action, Model, ResourceKind
 from .records import Fingerprint
 
 __all__ = ["JourneyFailed", "compile_machine", "Session", "RESOURCE_PICK", "Picker",
-           "choose_weighted", "action_strategy"]
+           "action_strategy"]
 
 PICK = st.integers(0, 255)
 RESOURCE_PICK = st.integers(0, 255)
@@ -88,16 +87,6 @@ class Picker:
     def fraction(self, high: int, low: int) -> float:
         self.state = (self.state * _MULTIPLIER + (high << 8 | low) + 1) % _MODULUS
         return ((self.state * _SCRAMBLE) % _MODULUS) / _MODULUS
-
-
-def choose_weighted(pairs: list[tuple[str, Action]], fraction: float) -> tuple[str, Action]:
-    """The pair at ``fraction`` of the pairs' summed weights."""
-    cumulative = []
-    total = 0
-    for _, action in pairs:
-        total += max(1, action.weight)
-        cumulative.append(total)
-    return pairs[bisect.bisect_right(cumulative, fraction * total)]
 
 
 def action_strategy(action: Action) -> st.SearchStrategy[dict[str, Any]]:
