@@ -49,7 +49,7 @@ from .model import Model
 from .polish import polish
 from .records import Failure
 from .replay import Tally, replay_steps, replay_tally
-from .shrink import Budget, shrink
+from .shrink import Budget, not_minimal_note, shrink
 from .transport import Target, TargetClient
 
 __all__ = ["ExploreSettings", "Explorer"]
@@ -310,8 +310,7 @@ class Explorer:
             if not simplified:
                 notes.append("data as drawn when found (no simpler data failed the same way within the budget)")
             if shrunk.minimal and not complete:
-                notes.append(f"not proven minimal: the shrink budget ({budget.requests} requests) or the "
-                             "run's duration was spent")
+                notes.append(not_minimal_note(budget))
         replay = self._replayer("replay")
         tally = replay_tally(lambda: replay(best.steps), fingerprint, self.settings.replays,
                              may_go_on=lambda: not self._late())

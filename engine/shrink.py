@@ -44,7 +44,7 @@ from .records import StepRecord
 from .replay import ReplayMismatch
 from .transport import TargetClient
 
-__all__ = ["Budget", "Shrunk", "shrink", "dependency_slice", "slices", "walkable"]
+__all__ = ["Budget", "Shrunk", "shrink", "dependency_slice", "slices", "walkable", "not_minimal_note"]
 
 Replayer = Callable[[tuple[StepRecord, ...]], StepFailure | None]
 Sources = Callable[[str], tuple[str, ...]]  # an action's source states, by name
@@ -201,8 +201,6 @@ def shrink(failure: StepFailure, replay: Replayer, budget: Budget, *, start: str
            actors: tuple[str, ...] = ()) -> Shrunk:
     fingerprint = failure.fingerprint.id
     replays = 0
-    notes: list[str] = []
-
     inconclusive = False  # the last replay could not walk to the failing step
 
     def same(candidate: tuple[StepRecord, ...]) -> StepFailure | None:
@@ -219,34 +217,29 @@ def shrink(failure: StepFailure, replay: Replayer, budget: Budget, *, start: str
         inconclusive = outcome is not None and len(outcome.steps) < len(candidate)  # another failure came first
         return None
 
+    def tried(candidate: tuple[StepRecord, ...], tries: int) -> StepFailure | None:
+        """Replay up to ``tries`` times while another failure cuts it short (a 503 on the way)."""
+        for _ in range(tries):
+            if budget.spent:
+                return None
+            outcome = same(candidate)
+            if outcome is not None or not inconclusive:
+                return outcome
+        return None
+
     steps = failure.steps
-    best, reproduced = failure, False
+    best = None
     for candidate in slices(steps, start, sources):
-        for _ in range(2):  # once more if another failure cut the replay short
-            if budget.spent or reproduced:
-                break
-            outcome = same(tuple(steps[i] for i in candidate))
-            if outcome is not None:
-                best, reproduced = outcome, True
-            elif not inconclusive:
-                break
-        if reproduced or budget.spent:
+        best = tried(tuple(steps[i] for i in candidate), 2)
+        if best is not None or budget.spent:
             break
-    for _ in range(3):  # a replay another failure cut short (a 503 on the way) says nothing: again
-        if reproduced or budget.spent:
-            break
-        outcome = same(steps)
-        if outcome is not None:
-            best, reproduced = outcome, True
-        elif not inconclusive:
-            break
-    if not reproduced and not budget.spent:
-        return Shrunk(failure=failure, reproduced=False, minimal=False, replays=replays, notes=(
-            "neither the whole journey nor a slice of it by its recorded dependencies failed the same "
-            "way when replayed",))
-    if not reproduced:
-        return Shrunk(failure=failure, reproduced=False, minimal=False, replays=replays,
-                      notes=(*notes, "the shrink budget was spent before a replay"))
+    if best is None:
+        best = tried(steps, 3)
+    if best is None:
+        why = ("the shrink budget was spent before a replay" if budget.spent else
+               "neither the whole journey nor a slice of it by its recorded dependencies failed the same "
+               "way when replayed")
+        return Shrunk(failure=failure, reproduced=False, minimal=False, replays=replays, notes=(why,))
     best, minimal = _delete_chunks(best, same, budget, start, sources)
     while minimal and not budget.spent:
         changed = (_merge_actors(best, same, budget, start, sources)
@@ -254,11 +247,12 @@ def shrink(failure: StepFailure, replay: Replayer, budget: Budget, *, start: str
         if changed is None:
             break
         best, minimal = _delete_chunks(changed, same, budget, start, sources)
-    if not minimal:
-        return Shrunk(failure=best, reproduced=True, minimal=False, replays=replays,
-                      notes=(*notes, f"not proven minimal: the shrink budget ({budget.requests} requests) "
-                                     "or the run's duration was spent"))
-    return Shrunk(failure=best, reproduced=True, minimal=True, replays=replays, notes=tuple(notes))
+    notes = () if minimal else (not_minimal_note(budget),)
+    return Shrunk(failure=best, reproduced=True, minimal=minimal, replays=replays, notes=notes)
+
+
+def not_minimal_note(budget: Budget) -> str:
+    return f"not proven minimal: the shrink budget ({budget.requests} requests) or the run's duration was spent"
 
 
 def _merge_actors(best: StepFailure, same: Callable, budget: Budget, start: str,
