@@ -71,7 +71,9 @@ def test_a_reader_queries_in_a_loop_while_a_session_writes(tmp_path):
     reader = subprocess.Popen([sys.executable, "-c", READER, str(store), str(stop)], cwd=ROOT,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        result = run_journeys(*explore_args(store, "--journeys", "100", "--seed", "5", "--json", "run.json"),
+        # Long enough to span several 2 s flushes: the walk got about four times faster, and a
+        # 100-journey session could end before the reader saw a partly written run.
+        result = run_journeys(*explore_args(store, "--journeys", "500", "--seed", "5", "--json", "run.json"),
                               cwd=tmp_path)
     finally:
         stop.touch()
