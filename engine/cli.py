@@ -25,7 +25,7 @@ from .failure_views import creating_journey_cleanups, list_failures, print_failu
 from .demo.app import BUGS as DEMO_BUGS
 from .records import FAILURE_KINDS
 from .store.report import print_report, print_table, wide_console
-from .stored_failures import find_failure, load_failure, replay_stored
+from .stored_failures import find_failure, load_failure, needs_model, replay_stored
 from .explorer import ExploreSettings, Explorer
 from .graph import to_dot, to_mermaid
 from .loader import load_model
@@ -224,7 +224,8 @@ def show(failure_id, store) -> None:
 @click.argument("failure_id")
 @click.option("--target", required=True, help="'demo' or the base URL to replay against.")
 @click.option("--model", "model_spec", default=None, metavar="MODEL",
-              help="The model file [default: the one the failing run used].")
+              help="The model file, needed only when the failing check is model code "
+                   "[default: the one the failing run used].")
 @click.option("--times", type=click.IntRange(min=1, max=100), default=5, show_default=True)
 @store_option
 @click.option("--demo-bugs/--no-demo-bugs", default=True, show_default=True,
@@ -234,18 +235,22 @@ def show(failure_id, store) -> None:
 def replay(failure_id, target, model_spec, times, store, demo_bugs, setup) -> None:
     """Re-run a stored failure's minimal path against --target: still failing, fixed or flaky.
 
+    It walks the exported form, the same requests and checks `journeys export` writes.
+
     Exit 0 when fixed, 1 when it still fails (every time or some of the times), 2 when
     inconclusive.
     """
     try:
         connection, row, failure = _stored_failure(store, failure_id)
-        if model_spec is None:
-            found = connection.execute("SELECT model_file FROM runs_started WHERE run_id = ?",
-                                       [row["last_run_id"]]).fetchone()
-            if not found or not found[0]:
-                raise ConfigError("the store does not say which model found this failure; pass --model")
-            model_spec = found[0]
-        model = _load_valid_model(model_spec)
+        model = None
+        if needs_model(failure):  # the failing check is model code: only the model can decide it
+            if model_spec is None:
+                found = connection.execute("SELECT model_file FROM runs_started WHERE run_id = ?",
+                                           [row["last_run_id"]]).fetchone()
+                if not found or not found[0]:
+                    raise ConfigError("the store does not say which model found this failure; pass --model")
+                model_spec = found[0]
+            model = _load_valid_model(model_spec)
         opened = open_target(target, demo_bugs=demo_bugs)
         preflight(opened)
     except JourneysError as error:
@@ -258,8 +263,8 @@ def replay(failure_id, target, model_spec, times, store, demo_bugs, setup) -> No
                 [failure.id]).fetchone()[0])
         except duckdb.Error:
             confirmed = False
-        finished = replay_stored(failure, model=model, client=TargetClient(opened.client), setup_confirmed=confirmed,
-                                 target_label=opened.label, times=times, emit=bus.emit,
+        finished = replay_stored(failure, model=lambda: model, client=TargetClient(opened.client),
+                                 setup_confirmed=confirmed, target_label=opened.label, times=times, emit=bus.emit,
                                  run_id="replay-" + uuid.uuid4().hex[:8], setup=setup)
     finally:
         bus.close()
@@ -290,9 +295,10 @@ def export(failure_id, output_format, output, store) -> None:
     else:
         found = connection.execute("SELECT model, target FROM runs_started WHERE run_id = ?",
                                    [row["last_run_id"]]).fetchone() or ("?", "?")
-        from .export_curl import render_curl
-
-        render = render_curl if output_format == "curl" else render_pytest
+        if output_format == "curl":
+            from .export_curl import render_curl as render
+        else:
+            render = render_pytest
         text = render(failure, model=found[0], target=found[1])
     if output:
         with open(output, "w", encoding="utf-8") as handle:

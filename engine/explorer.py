@@ -48,13 +48,16 @@ from .machine import JourneyFailed, compile_machine
 from .model import Model
 from .polish import polish
 from .records import Failure
+from .redact import redact_text
 from .replay import Tally, replay_steps, replay_tally
+from .script import Recorder, build_script, walk_script
 from .shrink import Budget, not_minimal_note, shrink
 from .transport import Target, TargetClient
 
 __all__ = ["ExploreSettings", "Explorer"]
 
 MAX_ROUNDS = 10_000
+EXPORT_WALKS = 3       # walks of a failure's exported form at most, before its file is written
 ROUND_SIZE = 200       # journeys per Hypothesis search at most, so a time budget ends promptly
 RETRY_AFTER = 25       # exploring journeys before an inconclusive failure is tried again
 RETRIES = 2            # times it is tried again before it is reported as inconclusive
@@ -327,8 +330,34 @@ class Explorer:
                              f"at step {step.index + 1}, {step.action}): probably a consequence of that one, and "
                              "its checks may hold values only that bug produces")
                 break
-        self._report(self._classify(best, tally, minimal=minimal, notes=(*notes, *tally.notes),
-                                    found_in=failure.journey))
+        self._report(self._checked_export(self._classify(best, tally, minimal=minimal,
+                                                         notes=(*notes, *tally.notes), found_in=failure.journey)))
+
+    def _checked_export(self, failure: Failure) -> Failure:
+        """Walk the exported form of ``failure`` (what replay, pytest and curl all walk) before a file
+        is written: only a form that fails at the marked step is handed over as a reproduction.
+
+        A walk that could not reach the failing step (an intermittent blip on the way) says nothing
+        and is tried again, up to three walks; so is an intermittent failure that passed. A
+        left-behind failure walks only its failing path: the data it needs is still on this
+        target, and re-creating it is not the engine's to do.
+        """
+        if failure.kind == "inconclusive":
+            return attrs.evolve(failure, export_check="not tried: no replay could walk to the failing step")
+        script = build_script(failure)
+        outcome = None
+        for _ in range(EXPORT_WALKS):
+            if self._late():
+                break
+            self.journeys += 1
+            outcome = walk_script(script, self.client, recorder=Recorder(self.emit, self.run_id, self.journeys))
+            if outcome.verdict == "reproduced":
+                return attrs.evolve(failure, export_check="reproduced")
+            if outcome.verdict == "not reproduced" and failure.kind != "intermittent":
+                break
+        if outcome is None:
+            return attrs.evolve(failure, export_check="not tried: the run's time was spent")
+        return attrs.evolve(failure, export_check=f"{outcome.verdict}: {redact_text(outcome.message)}")
 
     def _retry_held(self) -> None:
         for fingerprint, held in list(self.held.items()):
@@ -338,8 +367,8 @@ class Explorer:
 
     def _report_held(self, fingerprint: str) -> None:
         held = self.held.pop(fingerprint)
-        self._report(self._classify(held.failure, Tally(), minimal=False, notes=(
-            "no replay could walk to the failing step; the path is the journey as first met",)))
+        self._report(self._checked_export(self._classify(held.failure, Tally(), minimal=False, notes=(
+            "no replay could walk to the failing step; the path is the journey as first met",))))
 
     def _report(self, failure: Failure) -> Failure:
         self.known[failure.id] = failure

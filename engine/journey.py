@@ -33,6 +33,7 @@ from . import checks
 from .checks import CheckFailed
 from .events import CleanupFinished, Event, JourneyFinished, JourneyStarted, StepFinished
 from .model import Action, Model
+from .provenance import links_in, plain, trace_response
 from .records import CheckRecord, Fingerprint, RequestRecord, StepRecord, status_class, to_jsonable
 from .transport import TargetClient
 
@@ -66,6 +67,7 @@ class StepFailure:
     journey: int
 
 
+_JOURNEY_TOKENS = itertools.count(1)
 KNOWN = object()  # the step met a failure reported earlier: recorded, and the journey goes on
 
 
@@ -200,17 +202,25 @@ class StepContext:
         self.checks: list[CheckRecord] = []
         self.tags: list[str] = []
         self.cleanups_registered = 0
+        self.cleanup_requests: list[dict[str, Any]] = []  # as recorded, for the walks of engine.script
 
     # --- requests -------------------------------------------------------------------------
     def request(self, method: str, template: str, *, json: Any = None,
                 params: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
                 **path_vars: Any) -> httpx.Response:
+        runner = self._runner
         sent_headers = dict(headers or {})
-        token = self._runner.tokens.get(self.actor)
+        token = runner.tokens.get(self.actor)
+        links = [*links_in(path_vars, ("path",), runner.token), *links_in(json, ("json",), runner.token),
+                 *links_in(params, ("params",), runner.token), *links_in(sent_headers, ("headers",), runner.token)]
         if token and "Authorization" not in sent_headers:
             sent_headers["Authorization"] = f"Bearer {token}"
-        response, record = self._runner.client.send(method, template, path_vars=path_vars, json=json,
-                                                    params=params, headers=sent_headers)
+            links += [dict(link, prefix="Bearer ") for link in links_in(token, ("headers", "Authorization"),
+                                                                         runner.token)]
+        response, record = runner.client.send(method, template, path_vars=plain(path_vars), json=plain(json),
+                                              params=plain(params), headers=plain(sent_headers))
+        if links:
+            record = attrs.evolve(record, links=tuple(links))
         self.requests.append(record)
         if response is None:
             raise _Aborted(CheckRecord(
@@ -218,7 +228,7 @@ class StepContext:
                 actual=record.error, response=len(self.requests) - 1,
                 message=f"{method} {record.path}: no response after {record.attempts} attempts "
                         f"({record.error})"))
-        self.responses.append(response)
+        self.responses.append(trace_response(response, runner.token, len(runner.steps), len(self.requests) - 1))
         return response
 
     def get(self, template: str, **kwargs: Any) -> httpx.Response:
@@ -262,6 +272,14 @@ class StepContext:
         it unnecessary, e.g. an order returned or an account deleted with its data.
         """
         self.cleanups_registered += 1
+        runner = self._runner
+        token = runner.tokens.get(self.actor)
+        links = [*links_in(path_vars, ("path",), runner.token),
+                 *(dict(link, prefix="Bearer ") for link in links_in(token, ("headers", "Authorization"),
+                                                                    runner.token))]
+        self.cleanup_requests.append({"method": method, "template": template, "path_vars": plain(path_vars),
+                                      "headers": {"Authorization": "Bearer ***"} if token else {},
+                                      "links": links})
         entry = (self.actor, self._runner.tokens.get(self.actor), method, template, path_vars,
                  len(self._runner.steps), self.action)
         self._runner.cleanups.append(entry)
@@ -272,6 +290,8 @@ class StepContext:
         return next((i for i, r in enumerate(self.responses) if r is response), None)
 
     def _record(self, record: CheckRecord) -> None:
+        links = tuple(links_in(record.expected, (), self._runner.token))
+        record = attrs.evolve(record, expected=plain(record.expected), actual=plain(record.actual), links=links)
         self.checks.append(record)
         if not record.passed:
             raise CheckFailed(record)
@@ -375,6 +395,7 @@ class JourneyRunner:
         self.fingerprint: str | None = None
         self.failure: StepFailure | None = None
         self.started = time.perf_counter()
+        self.token = next(_JOURNEY_TOKENS)  # tells this journey's traced values from any other's
         emit(JourneyStarted(run_id=run_id, journey=journey, phase=phase))
 
     @classmethod
@@ -474,7 +495,7 @@ class JourneyRunner:
             target=self.states[actor], data=to_jsonable(data), requests=tuple(context.requests),
             checks=tuple(context.checks), outcome=outcome,
             duration_ms=duration_ms, tags=tuple(context.tags), produced=produced,
-            cleanups=context.cleanups_registered, reads=tuple(sorted(reads)), writes=tuple(sorted(writes)),
+            cleanups=context.cleanups_registered, cleanup_requests=tuple(context.cleanup_requests), reads=tuple(sorted(reads)), writes=tuple(sorted(writes)),
             requires=tuple(sorted(requires)),
             fingerprint=fingerprint.id if fingerprint else None)
         self.steps.append(record)
@@ -534,7 +555,7 @@ class JourneyRunner:
         for actor, token, method, template, path_vars, step, action in reversed(self.cleanups):
             headers = {"Authorization": f"Bearer {token}"} if token else {}
             try:
-                response, record = self.client.send(method, template, path_vars=path_vars,
+                response, record = self.client.send(method, template, path_vars=plain(path_vars),
                                                     headers=headers)
             except Exception:  # a clean-up must never break the run
                 response, record = None, None

@@ -69,6 +69,10 @@ class RequestRecord:
     elapsed_ms: float
     attempts: int = 1
     error: str | None = None
+    path_vars: dict[str, Any] | None = None  # what filled the template's {placeholders}
+    # Where this request sent back a value an earlier response handed out (engine.provenance):
+    # {"at": ["json", "items", 0, "id"], "step": 2, "request": 0, "path": ["id"], "prefix": ""}
+    links: tuple[dict[str, Any], ...] = ()
 
 
 @attrs.frozen
@@ -89,6 +93,7 @@ class CheckRecord:
     message: str
     response: int | None = None
     source: str = "action"
+    links: tuple[dict[str, Any], ...] = ()  # values in ``expected`` a response handed out
 
 
 @attrs.frozen
@@ -112,6 +117,8 @@ class StepRecord:
     writes: tuple[str, ...] = ()  # and wrote
     fingerprint: str | None = None  # the failure met, for a failed or known step
     requires: tuple[str, ...] = ()  # memory keys its precondition read
+    # The clean-ups it registered: {"method", "template", "path_vars", "headers", "links"}
+    cleanup_requests: tuple[dict[str, Any], ...] = ()
 
     @property
     def created(self) -> bool:
@@ -201,6 +208,14 @@ class Failure:
     replays_inconclusive: int = 0  # replays that could not walk to the failing step
     minimal: bool = True           # every single-step removal was tried and none failed the same way
     notes: tuple[str, ...] = ()    # what shrinking and classification want a reader to know
+    # What walking the exported form (engine.script) once showed before a file was written:
+    # "reproduced", or why no reproduction file was written ("not reproduced: ...", "diverged: ...").
+    export_check: str | None = None
+
+    @property
+    def reproducible(self) -> bool:
+        """Its exported form was walked and failed at the marked step: a file may be handed over."""
+        return self.export_check == "reproduced"
 
     @property
     def tally(self) -> str:

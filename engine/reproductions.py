@@ -1,9 +1,14 @@
-"""Subscriber that writes each new failure as a standalone pytest file."""
+"""Subscriber that writes each new failure as a standalone pytest file.
+
+Only a failure whose exported form the engine walked and saw fail at the marked step
+(``Failure.reproducible``) gets a file: anything else is not a reproduction, and
+``skipped`` says why it got none.
+"""
 
 from __future__ import annotations
 
 from .events import Event, FailureFound
-from .export_pytest import write_reproduction
+from .export_pytest import no_file, write_reproduction
 
 __all__ = ["ReproductionWriter"]
 
@@ -15,10 +20,14 @@ class ReproductionWriter:
         self.target = target
         self.written: dict[str, str] = {}
         self.errors: list[str] = []
+        self.skipped: dict[str, str] = {}  # failure id -> why no file was written
 
     def handle(self, event: Event) -> None:
         if isinstance(event, FailureFound):
             failure = event.failure
+            if not failure.reproducible:
+                self.skipped[failure.id] = no_file(failure)
+                return
             try:
                 self.written[failure.id] = write_reproduction(self.directory, failure, model=self.model,
                                                               target=self.target)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from typing import Any
+from typing import Any, Callable
 
 import attrs
 import duckdb
@@ -22,11 +22,12 @@ from .events import ReplayFinished
 from .journey import Tagger
 from .model import Model
 from .records import CheckRecord, Failure, Fingerprint, LeftBehind, RequestRecord, StepRecord
-from .redact import MASK
-from .replay import replay_steps, replay_tally
+from .redact import MASK, redact_text
+from .replay import Tally, replay_steps, replay_tally
+from .script import EVALUATED_KINDS, build_script, walk_script
 from .transport import TargetClient
 
-__all__ = ["find_failure", "load_failure", "replay_stored", "unmask", "verdict"]
+__all__ = ["find_failure", "load_failure", "needs_model", "replay_stored", "unmask", "verdict"]
 
 
 def find_failure(connection: duckdb.DuckDBPyConnection, failure_id: str) -> dict[str, Any]:
@@ -68,10 +69,11 @@ def _left_behind(data: dict[str, Any] | None) -> LeftBehind | None:
 
 
 def _step(data: dict[str, Any]) -> StepRecord:
-    requests = tuple(RequestRecord(**request) for request in data["requests"])
-    checks = tuple(CheckRecord(**check) for check in data["checks"])
+    requests = tuple(RequestRecord(**{**request, "links": tuple(request.get("links", ()))})
+                     for request in data["requests"])
+    checks = tuple(CheckRecord(**{**check, "links": tuple(check.get("links", ()))}) for check in data["checks"])
     rest = {k: v for k, v in data.items() if k not in ("requests", "checks")}
-    for name in ("tags", "reads", "writes", "requires"):
+    for name in ("tags", "reads", "writes", "requires", "cleanup_requests"):
         rest[name] = tuple(rest.get(name, ()))
     return StepRecord(requests=requests, checks=checks, **rest)
 
@@ -91,32 +93,29 @@ def unmask(steps: tuple[StepRecord, ...]) -> tuple[StepRecord, ...]:
     return tuple(attrs.evolve(step, data=fresh(step.data)) for step in steps)
 
 
-def verdict(failed: int, conclusive: int) -> str:
-    if conclusive == 0:
-        return "inconclusive"
-    if failed == conclusive:
-        return "still failing"
-    return "fixed" if failed == 0 else "flaky"
+def needs_model(failure: Failure) -> bool:
+    """Whether only the model can decide the failing check (a condition or an error in its code)."""
+    final = build_script(failure).failing_step.final
+    return final is None or final.record.kind not in EVALUATED_KINDS
 
 
-def replay_stored(failure: Failure, *, model: Model, client: TargetClient, target_label: str,
-                  times: int, emit, run_id: str, setup: bool = False,
-                  setup_confirmed: bool = False) -> ReplayFinished:
-    """Replay ``failure``'s path ``times`` times; emits and returns a ``ReplayFinished``.
+def _walk_tally(script, client: TargetClient, times: int, setup: bool) -> Tally:
+    failed = passed = inconclusive = 0
+    notes: list[str] = []
+    while failed + passed < times and failed + passed + inconclusive < times * 3:
+        outcome = walk_script(script, client, setup=setup)
+        if outcome.verdict == "reproduced":
+            failed += 1
+        elif outcome.verdict == "not reproduced":
+            passed += 1
+        else:
+            inconclusive += 1
+            notes.append(redact_text(outcome.message))
+    return Tally(failed=failed, passed=passed, inconclusive=inconclusive, notes=tuple(dict.fromkeys(notes)))
 
-    For left-behind state with ``setup``, each replay first walks the journey that
-    left the data, then the failing path, and only then that journey's clean-ups.
-    That re-creates the offending data on the target, so it is never the default:
-    without it, a left-behind failure whose path passes is *inconclusive* (the bug
-    may be fixed, or the data gone), never fixed. With it, a passing path is
-    *fixed* only once the setup is known to bring the failure back
-    (``setup_confirmed``: an earlier ``--setup`` replay was still failing);
-    otherwise the setup may simply have re-created the wrong data.
 
-    A replay counts as failing only when it fails the same way (same fingerprint);
-    one that cannot run (a step did not produce what a later one needs) or that
-    fails on something else is inconclusive and tried again, up to 3x ``times``.
-    """
+def _model_tally(failure: Failure, model: Model, client: TargetClient, times: int, emit, run_id: str,
+                 setup: bool) -> Tally:
     tagger = Tagger(run_id)
     journeys = iter(range(1, times * 6 + 1))
 
@@ -128,7 +127,50 @@ def replay_stored(failure: Failure, *, model: Model, client: TargetClient, targe
                             journey=next(journeys), tagger=tagger, then=then)
 
     walks = failure.walks if setup else failure.walks[-1:]
-    tally = replay_tally(lambda: walk(walks), failure.id, times, extra_attempts=times * 2)
+    return replay_tally(lambda: walk(walks), failure.id, times, extra_attempts=times * 2)
+
+
+def verdict(failed: int, conclusive: int) -> str:
+    if conclusive == 0:
+        return "inconclusive"
+    if failed == conclusive:
+        return "still failing"
+    return "fixed" if failed == 0 else "flaky"
+
+
+def replay_stored(failure: Failure, *, model: Callable[[], Model], client: TargetClient, target_label: str,
+                  times: int, emit, run_id: str, setup: bool = False,
+                  setup_confirmed: bool = False) -> ReplayFinished:
+    """Replay ``failure``'s path ``times`` times; emits and returns a ``ReplayFinished``.
+
+    The path walked is the exported form (``engine.script``): the same requests, links and
+    checks as ``journeys export`` writes, so replay and exports cannot disagree. Only when the
+    failing check is model code (a condition, or an error in the action), which a script cannot
+    evaluate, is the path replayed through the model (``model`` loads it).
+
+    For left-behind state with ``setup``, each replay first walks the journey that
+    left the data, then the failing path, and only then the clean-ups.
+    That re-creates the offending data on the target, so it is never the default:
+    without it, a left-behind failure whose path passes is *inconclusive* (the bug
+    may be fixed, or the data gone), never fixed. With it, a passing path is
+    *fixed* only once the setup is known to bring the failure back
+    (``setup_confirmed``: an earlier ``--setup`` replay was still failing);
+    otherwise the setup may simply have re-created the wrong data.
+
+    A replay counts as failing only when it fails the same way; one that cannot walk to the
+    failing step is inconclusive and tried again, up to 3x ``times``.
+    """
+    script = build_script(failure)
+    final = script.failing_step.final
+    if not needs_model(failure):
+        tally = _walk_tally(script, client, times, setup)
+        how = "walked the exported form (what `journeys export` writes)"
+    else:
+        tally = _model_tally(failure, model(), client, times, emit, run_id, setup)
+        kind = final.record.kind if final is not None else "unknown"
+        how = (f"replayed through the model: the failing check is a {kind} check in model code, "
+               "which the exported form cannot evaluate")
+    tally = attrs.evolve(tally, notes=(how, *tally.notes))
     failed, conclusive, other = tally.failed, tally.conclusive, list(tally.notes)
     said = verdict(failed, conclusive)
     if failure.left_behind is not None and not setup and said != "still failing":
@@ -137,6 +179,10 @@ def replay_stored(failure: Failure, *, model: Model, client: TargetClient, targe
                      f"not fail on a target without the data; --setup walks journey "
                      f"{failure.left_behind.journey} first, which re-creates that data (use a target of "
                      f"your own, not production)")
+    elif failure.kind == "intermittent" and said == "fixed":
+        said = "inconclusive"
+        other.append(f"intermittent: it passed {conclusive} replay(s) out of {conclusive}, as it sometimes did "
+                     "when found; passing replays do not show an intermittent failure fixed")
     elif failure.left_behind is not None and said == "fixed" and not setup_confirmed:
         said = "inconclusive"
         other.append("left-behind state: the path passed after the setup, but no --setup replay has yet been "

@@ -22,7 +22,7 @@ from rich.text import Text
 
 from .events import (Event, FailureFound, JourneyFinished, Notice, RoundStarted, RunFinished, RunStarted,
                      StepFinished)
-from .export_pytest import reproduction_path
+from .export_pytest import no_file, reproduction_path
 from .left_behind import describe
 from .records import FAILURE_KINDS, Failure, StepRecord
 from .redact import redact_data, redact_headers, redact_text
@@ -53,7 +53,7 @@ class TerminalView:
         if isinstance(event, StepFinished):
             self.steps += 1
             self.phase = {"explore": "exploring", "shrink": "shrinking a failure",
-                          "replay": "replaying a failure"}.get(event.phase, event.phase)
+                          "replay": "replaying a failure", "check": "walking a reproduction"}.get(event.phase, event.phase)
         elif isinstance(event, JourneyFinished):
             self.journeys += 1
             self.explored += event.phase == "explore"
@@ -132,7 +132,7 @@ class TerminalView:
                    if event.failures else "[bold green]no failures found[/]")
         console.print(f"{verdict} · {event.journeys} journeys explored (+{event.shrink_journeys} to shrink "
                       f"and replay) · {self.steps:,} steps · {elapsed:,.1f}s · {escape(event.stop_reason)}")
-        if event.failures and self.reproductions_dir:
+        if any(f.reproducible for f in event.failures) and self.reproductions_dir:
             console.print(f"Standalone reproductions (pytest + httpx) in [bold]{escape(self.reproductions_dir)}/[/]; "
                           f"run one with JOURNEYS_TARGET=<url> pytest <file>")
 
@@ -148,9 +148,11 @@ class TerminalView:
         if failure.left_behind is not None:
             console.print(f"    [yellow]left-behind state:[/] {escape(describe(failure.left_behind))}")
             self._step(failure.left_behind.creating_step, failing=False)
-        if self.reproductions_dir:
-            console.print(f"    reproduction: {escape(reproduction_path(self.reproductions_dir, failure))}",
-                          style="dim")
+        if self.reproductions_dir and failure.reproducible:
+            console.print(f"    reproduction: {escape(reproduction_path(self.reproductions_dir, failure))} "
+                          "(walked once as written: it fails at the marked step)", style="dim")
+        elif self.reproductions_dir:
+            console.print(f"    [yellow]no reproduction file[/]: walking the exported form {escape(no_file(failure))}")
         console.print()
 
     def _step(self, step: StepRecord, *, failing: bool) -> None:

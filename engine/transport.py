@@ -56,8 +56,8 @@ class TargetClient:
                     time.sleep(self.backoff_s * attempts)
         elapsed_ms = (time.perf_counter() - started) * 1000
         self.requests_sent += attempts
-        return response, _record(method, template, path, params, json, headers, response,
-                                 elapsed_ms, attempts, error)
+        record = _record(method, template, path, params, json, headers, response, elapsed_ms, attempts, error)
+        return response, (attrs.evolve(record, path_vars=dict(path_vars)) if path_vars else record)
 
 
 def expand_path(template: str, path_vars: dict[str, Any]) -> str:

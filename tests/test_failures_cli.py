@@ -101,7 +101,7 @@ def test_exported_pytest_reproduces_on_another_port_and_json_is_the_trace(workdi
     path = workdir / "test_exported.py"
     source = path.read_text(encoding="utf-8")
     assert "import engine" not in source and "from engine" not in source
-    assert "'password': secret('password')" in source and "tok_" not in source  # no secret embedded
+    assert "'password': secret('JOURNEYS_SECRET_PASSWORD')" in source and "tok_" not in source  # no secret
     assert "r1.json()['token']" in source  # the token is captured from the sign-up response
     for url, expected in ((demo_with_bugs.url, 1), (demo_fixed.url, 0)):
         ran = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path)],
