@@ -2,7 +2,8 @@
 
 Members join (a random id and a bearer token each), add books to a shared
 shelf, borrow and return them. Ids are random per instance, so a reproduction
-that hard-codes one cannot pass. Seeded bugs, each switchable:
+that hard-codes one cannot pass; loan ids are small integers counted from a
+random start, which no exporter can find by matching strings. Seeded bugs, each switchable:
 
 - ``shelf_astral``: a book whose title holds a character outside the Basic
   Multilingual Plane (an emoji, say) breaks the shared shelf listing (500) for
@@ -27,7 +28,8 @@ class Library:
         self.lock = threading.Lock()
         self.members: dict[str, str] = {}  # token -> member id
         self.books: dict[str, dict] = {}
-        self.loans: dict[str, dict] = {}
+        self.loans: dict[int, dict] = {}
+        self.next_loan = 1000 + secrets.randbelow(9000)
 
     def __call__(self, environ, start_response):
         method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
@@ -79,12 +81,12 @@ class Library:
         if parts == ["", "api", "loans"] and method == "POST":
             if body.get("book_id") not in self.books:
                 return "404 Not Found", {"error": "no such book"}
-            loan = {"id": "l_" + secrets.token_hex(6), "book_id": body["book_id"], "member": member,
-                    "returned": False}
+            loan = {"id": self.next_loan, "book_id": body["book_id"], "member": member, "returned": False}
+            self.next_loan += 1
             self.loans[loan["id"]] = loan
             return "201 Created", loan
         if len(parts) == 4 and parts[:3] == ["", "api", "loans"]:
-            loan = self.loans.get(parts[3])
+            loan = self.loans.get(int(parts[3])) if parts[3].isdigit() else None
             if loan is None or (loan["member"] != member and not (method == "GET" and "loan_owner" in self.bugs)):
                 return "404 Not Found", {"error": "no such loan"}
             if method == "GET":

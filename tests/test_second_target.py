@@ -65,3 +65,16 @@ def test_bugs_are_found_and_every_reproduction_walks_on_a_fresh_instance(tmp_pat
         assert with_bugs.stdout.count("AssertionError") >= 1
         fixed = run_file(path, bugs=())
         assert fixed.returncode == 0, (path.name, fixed.stdout[-2000:])
+        # journeys replay walks the same form: it agrees with the file on fresh instances.
+        assert replay(tmp_path, failure["id"], bugs=("shelf_astral", "double_return", "loan_owner")) == 1
+        assert replay(tmp_path, failure["id"], bugs=()) == 0
+
+
+def replay(workdir, failure_id, bugs) -> int:
+    url, stop = start_in_thread(Library(bugs=bugs))
+    try:
+        result = run_journeys("replay", failure_id, "--target", url, "--times", "2", cwd=workdir)
+    finally:
+        stop()
+    assert "walked the exported form" in result.stdout, result.stdout + result.stderr
+    return result.returncode
