@@ -92,6 +92,9 @@ def cli() -> None:
               help="Replays of each failure's path that decide regression or intermittent.")
 @click.option("--shrink-budget", type=click.IntRange(min=0), default=300, show_default=True,
               help="Requests one failure may spend on shrinking; then the smallest path so far is kept.")
+@click.option("--reset/--no-reset", default=True, show_default=True,
+              help="Use the model's @model.reset (if it declares one) to confirm left-behind state by experiment; "
+                   "--no-reset on a target that must not be reset.")
 @click.option("--out", "out_dir", default="reproductions", show_default=True,
               help="Folder for the standalone pytest reproductions.")
 @click.option("--examples-db", default=".journeys/examples", show_default=True,
@@ -102,7 +105,7 @@ def cli() -> None:
               help="With --target demo: keep the demo's seeded bugs, or run a fixed build.")
 @store_option
 @click.option("--no-store", is_flag=True, help="Do not log this run to the store.")
-def explore(model_spec, target, journeys, max_steps, seed, duration, replays, shrink_budget, out_dir,
+def explore(model_spec, target, journeys, max_steps, seed, duration, replays, shrink_budget, reset, out_dir,
             examples_db, no_examples_db, json_path, demo_bugs, store, no_store) -> None:
     """Explore MODEL (a .py file under models/) against --target."""
     try:
@@ -113,7 +116,7 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
         _fail(error)
     settings = ExploreSettings(journeys=journeys, max_steps=max_steps, seed=seed, duration_s=duration,
                                replays=replays, database=None if no_examples_db else examples_db,
-                               shrink_budget=shrink_budget)
+                               shrink_budget=shrink_budget, reset=reset)
     view = TerminalView(reproductions_dir=out_dir)
     writer = ReproductionWriter(out_dir, model=model.name, target=opened.label)
     bus = EventBus([writer, view])

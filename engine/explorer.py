@@ -44,10 +44,11 @@ from .events import EventBus, FailureFound, Notice, RoundStarted, RunFinished, R
 from .hypothesis_control import RoundDatabase, ignore_engine_constants, seeded
 from .journey import JourneyRunner, ReplayedJourney, StepFailure, Tagger
 from .left_behind import SessionHistory
+from .left_behind_experiment import LeftBehindExperiment
 from .machine import JourneyFailed, compile_machine
 from .model import Model
 from .polish import polish
-from .records import Failure
+from .records import Failure, LeftBehind
 from .redact import redact_text
 from .replay import Tally, replay_steps, replay_tally
 from .script import Recorder, build_script, walk_script
@@ -73,6 +74,7 @@ class ExploreSettings:
     replays: int = 5
     database: str | None = ".journeys/examples"
     shrink_budget: int = 300  # requests one failure may spend on shrinking and simplifying its data
+    reset: bool = True        # use the model's @model.reset, if it declares one, to confirm left-behind state
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -333,24 +335,69 @@ class Explorer:
         self._report(self._checked_export(self._classify(best, tally, minimal=minimal,
                                                          notes=(*notes, *tally.notes), found_in=failure.journey)))
 
+    def _reset_quietly(self) -> None:
+        self.journeys += 1
+        runner = self._runner(self.journeys, "reset")
+        try:
+            runner.run(self.model.actors[0], self.model.resetter, {})
+        finally:
+            runner.finish()
+
+    def _left_behind(self, failure: StepFailure, notes: list[str]) -> LeftBehind | None:
+        """Left-behind state: suspected from timing, confirmed by experiment where the model can
+        reset the target (engine.left_behind_experiment). ``notes`` hears what the experiment showed."""
+        fingerprint = failure.fingerprint.id
+        suspected = self.history.left_behind(fingerprint, failure.steps)
+        if suspected is None:
+            return None
+        candidates = self.history.candidates(fingerprint, failure.steps)
+        suspected = attrs.evolve(suspected, candidates=tuple(j for j, _ in candidates if j != suspected.journey))
+        if self.model.resetter is None or not self.settings.reset:
+            notes.append("left-behind state is suspected, not confirmed: the model declares no reset "
+                         "(@model.reset) for the experiment that would confirm it" if self.model.resetter is None
+                         else "left-behind state is suspected, not confirmed: --no-reset")
+            return suspected
+        def next_journey() -> int:
+            self.journeys += 1
+            return self.journeys
+
+        experiment = LeftBehindExperiment(
+            model=self.model, client=self.client, emit=self.emit, run_id=self.run_id, next_journey=next_journey,
+            tagger=self.tagger, budget=Budget(self.settings.shrink_budget, self.client, deadline=self._deadline()))
+        found = experiment.run(failure, suspected, candidates)
+        if found.note:
+            notes.append(found.note)
+        return found.left_behind
+
     def _checked_export(self, failure: Failure) -> Failure:
         """Walk the exported form of ``failure`` (what replay, pytest and curl all walk) before a file
         is written: only a form that fails at the marked step is handed over as a reproduction.
 
         A walk that could not reach the failing step (an intermittent blip on the way) says nothing
         and is tried again, up to three walks; so is an intermittent failure that passed. A
-        left-behind failure walks only its failing path: the data it needs is still on this
-        target, and re-creating it is not the engine's to do.
+        confirmed left-behind failure is walked as its file is, setup first, between two resets of
+        the target (which the model declared). A suspected one gets no file: its setup cannot
+        be shown to bring the failure back without a reset.
         """
         if failure.kind == "inconclusive":
             return attrs.evolve(failure, export_check="not tried: no replay could walk to the failing step")
+        if failure.kind == "suspected-left-behind":
+            return attrs.evolve(failure, export_check=(
+                "not tried: its setup (the data suspected left behind) can only be shown to bring the failure "
+                "back on a target the model may reset; `journeys export` writes it as suspected"))
         script = build_script(failure)
+        confirmed = failure.left_behind is not None and failure.left_behind.confirmed
         outcome = None
         for _ in range(EXPORT_WALKS):
             if self._late():
                 break
+            if confirmed:  # on a clean target, the setup walk is what brings the failure back
+                self._reset_quietly()
             self.journeys += 1
-            outcome = walk_script(script, self.client, recorder=Recorder(self.emit, self.run_id, self.journeys))
+            outcome = walk_script(script, self.client, setup=confirmed,
+                                  recorder=Recorder(self.emit, self.run_id, self.journeys))
+            if confirmed:
+                self._reset_quietly()
             if outcome.verdict == "reproduced":
                 return attrs.evolve(failure, export_check="reproduced")
             if outcome.verdict == "not reproduced" and failure.kind != "intermittent":
@@ -377,14 +424,15 @@ class Explorer:
 
     def _classify(self, failure: StepFailure, tally: Tally, *, minimal: bool, notes,
                   found_in: int | None = None) -> Failure:
-        """Name the kind: inconclusive, intermittent, left-behind, content change, regression."""
+        """Name the kind: inconclusive, intermittent, (suspected) left-behind, content change, regression."""
         left_behind = None
+        notes = list(notes)
         if tally.conclusive == 0:
             kind = "inconclusive"
         elif tally.passed:
             kind = "intermittent"
-        elif (left_behind := self.history.left_behind(failure.fingerprint.id, failure.steps)) is not None:
-            kind = "left-behind"
+        elif (left_behind := self._left_behind(failure, notes)) is not None:
+            kind = "left-behind" if left_behind.confirmed else "suspected-left-behind"
         elif _is_content_change(failure):
             kind = "content-change"
         else:

@@ -85,6 +85,7 @@ def render_pytest(failure: Failure, *, model: str, target: str) -> str:
         "",
         *SECRET_HELPER,
         *PATH_HELPER,
+        *(CLEANUP_HELPER if any(step.cleanups for step in script.steps) else []),
         f"def {_test_name(failure)}():",
         *tag_lines,
         "    with httpx.Client(base_url=TARGET, timeout=30) as client:",
@@ -104,23 +105,37 @@ PATH_HELPER = [
 
 
 def _body(script: Script) -> list[str]:
-    """The steps; with clean-ups, inside ``try``, and the clean-ups the steps registered in
-    ``finally``, newest first."""
+    """The steps; with clean-ups, inside ``try``, and the clean-ups the steps registered run in
+    ``finally`` (newest first). A setup walk's clean-ups run when that walk ends, as its journey's
+    did: what it leaves behind is what they leave."""
     body: list[str] = []
-    walk = None
-    for step in script.steps:
-        if len(script.walk_titles) > 1 and step.walk != walk:
-            body.append(f"# --- {step.walk_title}".replace("\n", " "))
-        walk = step.walk
-        body.extend(_render_step(step))
-        body.extend(f"cleanups.append(lambda: {_render_request(cleanup)})" for cleanup in step.cleanups)
+    for number, title in enumerate(script.walk_titles):
+        steps = [step for step in script.steps if step.walk == number]
+        if len(script.walk_titles) > 1:
+            body.append(f"# --- {title}".replace("\n", " "))
+        for step in steps:
+            body.extend(_render_step(step))
+            body.extend(f"cleanups.append(lambda: {_render_request(cleanup)})" for cleanup in step.cleanups)
+        if number < len(script.walk_titles) - 1 and any(step.cleanups for step in steps):
+            body.append("clean_up(cleanups)  # the setup journey ended: its clean-ups ran")
     if not any(step.cleanups for step in script.steps):
         return body
     return ["cleanups = []  # what the steps create is removed again, even when an assert fails", "try:",
-            *(f"    {line}" for line in body), "finally:",
-            "    for cleanup in reversed(cleanups):", "        try:", "            cleanup()",
-            "        except (httpx.HTTPError, LookupError, ValueError):",
-            "            pass  # a clean-up must not hide the failure"]
+            *(f"    {line}" for line in body), "finally:", "    clean_up(cleanups)"]
+
+
+CLEANUP_HELPER = [
+    "def clean_up(cleanups):",
+    '    """Run the registered clean-ups, newest first; one that fails must not hide the result."""',
+    "    while cleanups:",
+    "        try:",
+    "            cleanups.pop()()",
+    "        except (httpx.HTTPError, LookupError, ValueError):",
+    "            pass",
+    "",
+    "",
+]
+
 
 def _header(failure: Failure, *, model: str, target: str) -> str:
     fingerprint = failure.fingerprint

@@ -119,15 +119,11 @@ class SessionHistory:
 
     def left_behind(self, fingerprint: str, steps: tuple[StepRecord, ...]) -> LeftBehind | None:
         """The step that most likely left the data ``fingerprint`` fails on, if the rule holds."""
-        if any(step.created for step in steps):
+        found = self._window(fingerprint, steps)
+        if found is None:
             return None
-        first = self._first_unexplained.get(fingerprint)
-        if first is None or first.last_passed is None:
-            return None
+        first, window = found
         passed, failed = first.last_passed, first.failed
-        window = [c for c in self._creations if passed.sequence < c.sequence < failed.sequence]
-        if not window:
-            return None
         action = steps[-1].action
         with_failed_cleanup = [c for c in window if (c.journey, c.step.index) in self._failed_cleanups]
         if with_failed_cleanup:
@@ -139,33 +135,71 @@ class SessionHistory:
             creation = window[0]
             evidence = (f"the first step that created data after {action} last passed "
                         f"(no failed clean-up was recorded; {len(window)} step(s) created data before it failed)")
-        journey = self._journeys.get(creation.journey) or self._pinned.get(creation.journey)
-        if journey is not None and creation.step.index < len(journey):
-            # Up to its own failure, if it had one: a setup walk that fails is no setup.
-            end = next((i for i, s in enumerate(journey) if s.outcome != "passed"), len(journey))
-            walked, index = tuple(journey[:end]), creation.step.index
-        else:  # that journey is too old to be kept whole: the creating step alone
-            walked, index = (creation.step,), 0
+        walked, index = self._walked(creation)
         return LeftBehind(run_id=self.run_id, journey=creation.journey, step=index, created_at=creation.at,
                           evidence=evidence, last_passed_journey=passed.journey,
                           first_failed_journey=failed.journey, steps=walked)
 
+    def candidates(self, fingerprint: str, steps: tuple[StepRecord, ...], limit: int = 5
+                   ) -> list[tuple[int, tuple[StepRecord, ...]]]:
+        """Journeys that created data in the window, likeliest first (a failed clean-up, then the
+        order they ran in), each as it was walked: what an experiment re-creates."""
+        found = self._window(fingerprint, steps)
+        if found is None:
+            return []
+        _, window = found
+        ranked = sorted(window, key=lambda c: ((c.journey, c.step.index) not in self._failed_cleanups, c.sequence))
+        journeys: dict[int, tuple[StepRecord, ...]] = {}
+        for creation in ranked:
+            if creation.journey not in journeys and len(journeys) < limit:
+                walked, _ = self._walked(creation)
+                if len(walked) > 1 or walked[0] is not creation.step or creation.step.index == 0:
+                    journeys[creation.journey] = walked
+        return list(journeys.items())
+
+    def _window(self, fingerprint: str, steps: tuple[StepRecord, ...]):
+        if any(step.created for step in steps):
+            return None
+        first = self._first_unexplained.get(fingerprint)
+        if first is None or first.last_passed is None:
+            return None
+        # From the journey of the last pass on: its clean-ups ran after that pass, and a clean-up
+        # that answered 204 can leave data behind as surely as one that failed.
+        passed = first.last_passed
+        window = [c for c in self._creations if c.sequence < first.failed.sequence
+                  and (c.sequence > passed.sequence or c.journey == passed.journey)]
+        return (first, window) if window else None
+
+    def _walked(self, creation: _Creation) -> tuple[tuple[StepRecord, ...], int]:
+        """The creating journey up to its own failure, if it had one (a setup walk that fails is
+        no setup), and the creating step's index in it."""
+        journey = self._journeys.get(creation.journey) or self._pinned.get(creation.journey)
+        if journey is not None and creation.step.index < len(journey):
+            end = next((i for i, s in enumerate(journey) if s.outcome != "passed"), len(journey))
+            return tuple(journey[:end]), creation.step.index
+        return (creation.step,), 0  # that journey is too old to be kept whole: the creating step alone
+
 
 def describe(left_behind: LeftBehind) -> str:
-    """One sentence: which step of which journey most likely left the data, and why we think so.
+    """One sentence: which step of which journey left the data (or most likely did), and why.
 
     Masked like every message shown or stored: the evidence quotes a clean-up's path.
     """
     step = left_behind.creating_step
-    return redact_text(f"data left behind by journey {left_behind.journey} of run {left_behind.run_id}, "
-                       f"step {step.index + 1} ({step.actor} {step.action}): {left_behind.evidence}; "
-                       f"the failing action last passed in journey {left_behind.last_passed_journey} "
-                       f"and first failed in journey {left_behind.first_failed_journey}")
+    if left_behind.confirmed:
+        return redact_text(f"data left behind by journey {left_behind.journey} of run {left_behind.run_id}, "
+                           f"step {step.index + 1} ({step.actor} {step.action}), confirmed by experiment: "
+                           f"{left_behind.evidence}")
+    return redact_text(f"suspected: data left behind most likely by journey {left_behind.journey} of run "
+                       f"{left_behind.run_id}, step {step.index + 1} ({step.actor} {step.action}): "
+                       f"{left_behind.evidence}; the failing action last passed in journey "
+                       f"{left_behind.last_passed_journey} and first failed in journey "
+                       f"{left_behind.first_failed_journey}")
 
 
 def left_behind_note(text: str, noun: str, width: int) -> list[str]:
     """The lines an exported ``noun`` ("test", "script") opens with: ``describe``'s ``text``
     (made safe for that file), and how the reproduction deals with it."""
     return [*textwrap.wrap(f"Left-behind state: {text}.", width),
-            f"The {noun} walks that journey first (setup), then the failing path: on a clean",
-            "target the failing path alone passes."]
+            f"The {noun} walks that journey first (setup, with its clean-ups), then the failing",
+            "path: on a clean target the failing path alone passes."]

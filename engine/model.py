@@ -90,6 +90,7 @@ class Model:
         self.actions: list[Action] = []
         self.invariants: list[Invariant] = []
         self.teardowns: list[Callable[..., Any]] = []
+        self.resetter: Action | None = None
         self.resources: dict[str, ResourceKind] = {}
 
     def resource(self, name: str) -> ResourceKind:
@@ -145,6 +146,21 @@ class Model:
         its checks and errors never fail the journey, they are only reported.
         """
         self.teardowns.append(function)
+        return function
+
+    def reset(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """Declare ``function(step)``, which brings the target back to a clean state.
+
+        Only for a target of your own (a staging copy, a local instance, the demo), never
+        production; ``explore --no-reset`` ignores it. With it, a failure that looks caused by
+        data an earlier journey left behind is confirmed by experiment (reset, re-create the
+        candidate data, walk the failing path) and its culprit named for certain; without it
+        the failure is labelled *suspected* left-behind. Its requests are made like a step's;
+        a failed check means the reset did not work, and no experiment is run.
+        """
+        file, line = _where(function)
+        self.resetter = Action(name="reset", sources=tuple(self.states), target=None, data={},
+                               precondition=None, produces=None, function=function, file=file, line=line)
         return function
 
     def actions_from(self, state: str) -> tuple[Action, ...]:

@@ -28,7 +28,8 @@ __all__ = [
 ]
 
 
-FAILURE_KINDS = ("regression", "intermittent", "content-change", "left-behind", "inconclusive")
+FAILURE_KINDS = ("regression", "intermittent", "content-change", "left-behind", "suspected-left-behind",
+                 "inconclusive")
 
 
 def status_class(status: int | None) -> str:
@@ -185,6 +186,10 @@ class LeftBehind:
     last_passed_journey: int   # the failing action last passed here...
     first_failed_journey: int  # ...and first failed here
     steps: tuple[StepRecord, ...] = ()
+    # Reset, re-created and walked: with ``steps`` first the failing path failed, without the
+    # creating step it passed. Otherwise a suspicion, ``candidates`` the other journeys in the window.
+    confirmed: bool = False
+    candidates: tuple[int, ...] = ()
 
     @property
     def creating_step(self) -> StepRecord:

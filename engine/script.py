@@ -12,7 +12,8 @@ and the failing step its *final* check.
 ``walk_script`` sends that script through a ``TargetClient`` and evaluates its
 checks with the engine's own check functions: *reproduced*, *not reproduced*
 or *diverged* (the path could not be walked), then runs the clean-ups the
-walked steps registered. The exporters render the same script as Python and
+walked steps registered (a setup walk's when that walk ends, as its journey's
+did: what it leaves behind is what they leave). The exporters render the same script as Python and
 as bash, so what the engine confirmed is what a developer runs.
 """
 
@@ -380,8 +381,12 @@ def walk_script(script: Script, client, *, setup: bool = False, tag: str | None 
     started = time.perf_counter()
     outcome = ScriptOutcome("diverged", "the script has no failing check")
     walked = 0
+    cleaned = 0  # steps whose clean-ups ran: a setup walk's run when it ends, as its journey's did
     try:
-        for step in steps:
+        for position, step in enumerate(steps):
+            if position and step.walk != steps[position - 1].walk:
+                _clean_up(walk, steps[cleaned:walked], emit, context)
+                cleaned = walked
             walked += 1
             result, records, evaluated = _walk_step(walk, step)
             if recorder is not None:
@@ -394,7 +399,7 @@ def walk_script(script: Script, client, *, setup: bool = False, tag: str | None 
                 break
         return attrs.evolve(outcome, requests=walk.sent)
     finally:
-        _clean_up(walk, steps[:walked], emit, context)
+        _clean_up(walk, steps[cleaned:walked], emit, context)
         if recorder is not None:
             emit(JourneyFinished(**context, phase=recorder.phase, steps=walked,
                                  outcome="failed" if outcome.verdict == "reproduced" else "passed",

@@ -23,7 +23,7 @@ from .journey import Tagger
 from .model import Model
 from .records import CheckRecord, Failure, Fingerprint, LeftBehind, RequestRecord, StepRecord
 from .redact import MASK, redact_text
-from .replay import Tally, replay_steps, replay_tally
+from .replay import ReplayMismatch, Tally, replay_steps, replay_tally
 from .script import EVALUATED_KINDS, build_script, walk_script
 from .transport import TargetClient
 
@@ -119,12 +119,16 @@ def _model_tally(failure: Failure, model: Model, client: TargetClient, times: in
     tagger = Tagger(run_id)
     journeys = iter(range(1, times * 6 + 1))
 
-    def walk(walks, index=0):
-        """Each walk runs inside the one before it, before that one's clean-ups."""
-        _, steps = walks[index]
-        then = (lambda: walk(walks, index + 1)) if index + 1 < len(walks) else None
-        return replay_steps(unmask(steps), model=model, client=client, emit=emit, run_id=run_id,
-                            journey=next(journeys), tagger=tagger, then=then)
+    def walk(walks):
+        """Each setup walk is a whole journey (clean-ups included: what it leaves behind is what
+        they leave), then the failing path."""
+        for _, steps in walks[:-1]:
+            failed = replay_steps(unmask(steps), model=model, client=client, emit=emit, run_id=run_id,
+                                  journey=next(journeys), tagger=tagger)
+            if failed is not None:
+                raise ReplayMismatch(f"the setup journey failed ({failed.fingerprint})")
+        return replay_steps(unmask(walks[-1][1]), model=model, client=client, emit=emit, run_id=run_id,
+                            journey=next(journeys), tagger=tagger)
 
     walks = failure.walks if setup else failure.walks[-1:]
     return replay_tally(lambda: walk(walks), failure.id, times, extra_attempts=times * 2)
@@ -149,12 +153,13 @@ def replay_stored(failure: Failure, *, model: Callable[[], Model], client: Targe
     evaluate, is the path replayed through the model (``model`` loads it).
 
     For left-behind state with ``setup``, each replay first walks the journey that
-    left the data, then the failing path, and only then the clean-ups.
+    left the data (with its clean-ups), then the failing path.
     That re-creates the offending data on the target, so it is never the default:
     without it, a left-behind failure whose path passes is *inconclusive* (the bug
     may be fixed, or the data gone), never fixed. With it, a passing path is
     *fixed* only once the setup is known to bring the failure back
-    (``setup_confirmed``: an earlier ``--setup`` replay was still failing);
+    (confirmed by the run's experiment, or ``setup_confirmed``: an earlier ``--setup`` replay was
+    still failing);
     otherwise the setup may simply have re-created the wrong data.
 
     A replay counts as failing only when it fails the same way; one that cannot walk to the
@@ -183,10 +188,12 @@ def replay_stored(failure: Failure, *, model: Callable[[], Model], client: Targe
         said = "inconclusive"
         other.append(f"intermittent: it passed {conclusive} replay(s) out of {conclusive}, as it sometimes did "
                      "when found; passing replays do not show an intermittent failure fixed")
-    elif failure.left_behind is not None and said == "fixed" and not setup_confirmed:
+    elif failure.left_behind is not None and said == "fixed" and not (setup_confirmed
+                                                                     or failure.left_behind.confirmed):
         said = "inconclusive"
-        other.append("left-behind state: the path passed after the setup, but no --setup replay has yet been "
-                     "seen to bring the failure back, so the setup may have re-created the wrong data; "
+        other.append("suspected left-behind state: the path passed after the setup, but neither an experiment "
+                     "nor an earlier --setup replay has shown that this setup brings the failure back, so the "
+                     "setup may have re-created the wrong data; "
                      "replay with --setup against a target that still has the bug first")
     finished = ReplayFinished(run_id=run_id, fingerprint=failure.id, target=target_label, times=times,
                               replays_run=conclusive, replays_failed=failed,

@@ -196,6 +196,14 @@ def post_review(step, product, rating, text):
 
 
 # --- clean-up: a journey leaves nothing behind on the shop ---------------------------------
+@model.reset
+def forget_everything(step):
+    """The demo can be reset to an empty shop. Declare a reset only for a target of your own
+    (staging, a local instance): it lets journeys confirm left-behind data by experiment."""
+    r = step.post("/__reset")
+    step.expect_status(r, 200)
+
+
 @model.teardown
 def delete_test_accounts(step):
     """Delete every account the actor created (and with them their reviews and carts)."""

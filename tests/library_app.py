@@ -11,6 +11,13 @@ random start, which no exporter can find by matching strings. Seeded bugs, each 
   creates (after the member).
 - ``double_return``: returning a loan twice answers 204 instead of 404.
 - ``loan_owner``: any member can read another member's loan.
+- ``orphan_loans``: deleting a book that is out on loan answers 204 (instead of
+  409) and deletes it, and the loans board (every open loan with its title)
+  then answers 500 for everyone. Only a clean-up deletes books, so this is
+  left-behind state whose clean-up *succeeded*: the data that breaks the board
+  is the loan, made after the book, by the journey's last creating step.
+
+``POST /__reset`` forgets everything (a test hook, as a staging copy might have).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import json
 import secrets
 import threading
 
-BUGS = ("shelf_astral", "double_return", "loan_owner")
+BUGS = ("shelf_astral", "double_return", "loan_owner", "orphan_loans")
 
 
 class Library:
@@ -49,6 +56,11 @@ class Library:
     def route(self, method, parts, body, member):
         if parts == ["", "healthz"] or parts == [""]:
             return "200 OK", {"ok": True}
+        if parts == ["", "__reset"] and method == "POST":
+            self.members.clear()
+            self.books.clear()
+            self.loans.clear()
+            return "200 OK", {"reset": True}
         if body is None or not isinstance(body, dict):
             return "400 Bad Request", {"error": "json"}
         if parts == ["", "api", "members"] and method == "POST":
@@ -76,8 +88,17 @@ class Library:
                 return "404 Not Found", {"error": "no such book"}
             if book["owner"] != member:
                 return "403 Forbidden", {"error": "not yours"}
+            on_loan = any(loan["book_id"] == book["id"] and not loan["returned"] for loan in self.loans.values())
+            if on_loan and "orphan_loans" not in self.bugs:
+                return "409 Conflict", {"error": "the book is out on loan"}
             del self.books[parts[3]]
             return "204 No Content", None
+        if parts == ["", "api", "board"] and method == "GET":
+            open_loans = [loan for loan in self.loans.values() if not loan["returned"]]
+            if any(loan["book_id"] not in self.books for loan in open_loans):
+                return "500 Internal Server Error", {"error": "internal"}
+            return "200 OK", {"loans": [{"id": loan["id"], "title": self.books[loan["book_id"]]["title"]}
+                                        for loan in open_loans]}
         if parts == ["", "api", "loans"] and method == "POST":
             if body.get("book_id") not in self.books:
                 return "404 Not Found", {"error": "no such book"}

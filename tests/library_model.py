@@ -13,6 +13,13 @@ books = model.resource("books")
 loans = model.resource("loans")
 
 
+@model.reset
+def forget_everything(step):
+    """The test library can be reset (``--no-reset`` runs as if it could not)."""
+    r = step.post("/__reset")
+    step.expect_status(r, 200)
+
+
 @model.action(source="visitor", target="member", data={"name": names()})
 def join(step, name):
     r = step.post("/api/members", json={"name": name})
@@ -67,6 +74,12 @@ def view_loan(step, loan):
         step.expect_status(r, 200)
     else:
         step.expect_status(r, 404, name="a loan is visible to its borrower only")
+
+
+@model.action(source="member", target=None)
+def view_board(step):
+    r = step.get("/api/board")
+    step.expect_status(r, 200)
 
 
 @model.invariant("no server errors")

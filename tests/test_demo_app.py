@@ -326,7 +326,7 @@ def test_openapi_lists_every_route(make_client: MakeClient) -> None:
         for method, operation in item.items()
         if method != "parameters"
     }
-    assert len(operations) == len(ROUTES) == 22
+    assert len(operations) == len(ROUTES) == 23
     for method, path in operations:
         concrete = path.replace("{product_id}", "prd_mug").replace("{order_id}", "o").replace("{review_id}", "r")
         assert any(r.method == method and r.pattern.fullmatch(concrete) for r in ROUTES), (method, path)

@@ -35,15 +35,21 @@ def fresh_shop():
     return start_in_thread(DemoShop(bugs=BUGS, seed=0))
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def explore(workdir, *flags):
     url, stop = fresh_shop()
-    workdir = tmp_path_factory.mktemp("left_behind")
     try:
         result = run_journeys("explore", str(ROOT / "models" / "shop.py"), "--target", url, "--seed", SEED,
-                              "--journeys", "40", "--max-steps", "10", "--no-examples-db", "--json", "report.json", cwd=workdir)
+                              "--journeys", "40", "--max-steps", "10", "--no-examples-db", "--json", "report.json",
+                              *flags, cwd=workdir)
     finally:
         stop()
+    return result
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("left_behind")
+    result = explore(workdir)
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
     failures = json.loads((workdir / "report.json").read_text(encoding="utf-8"))["failures"]
     recent = [f for f in failures if f["fingerprint"]["action"] == "read_recent_reviews"]
@@ -59,6 +65,8 @@ def test_the_failure_is_labelled_left_behind_and_traced_to_the_review(run):
     creating = left["steps"][left["step"]]
     assert creating["action"] == "post_review"
     assert any(ord(ch) > 255 for ch in creating["data"]["text"]), creating["data"]  # the widget cannot encode it
+    # The shop model declares a reset: the culprit was confirmed by experiment, not guessed.
+    assert left["confirmed"] and f"without step {creating['index'] + 1} (post_review) it passes" in left["evidence"]
     assert left["last_passed_journey"] < left["first_failed_journey"]
     assert "left-behind state" in result.stdout and "post_review" in result.stdout
 
@@ -138,3 +146,18 @@ def test_the_export_and_replay_with_setup_walk_the_creating_journey_first(run, d
     fixed = run_journeys("replay", failure["id"], "--target", demo_fixed.url, "--times", "2", "--setup",
                          cwd=workdir)
     assert fixed.returncode == 0 and "fixed (0 of 2" in fixed.stdout, fixed.stdout
+
+
+def test_without_a_reset_it_is_only_suspected_and_never_called_fixed(tmp_path, demo_fixed):
+    """--no-reset (production): no experiment, so the label says suspected, and a replay that
+    re-created the data and passed cannot say fixed until a --setup replay was seen failing."""
+    result = explore(tmp_path, "--no-reset")
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    failures = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))["failures"]
+    (failure,) = [f for f in failures if f["fingerprint"]["action"] == "read_recent_reviews"]
+    assert failure["kind"] == "suspected-left-behind" and not failure["left_behind"]["confirmed"]
+    assert any("suspected, not confirmed: --no-reset" in note for note in failure["notes"])
+    assert "suspected" in result.stdout
+    replayed = run_journeys("replay", failure["id"], "--target", demo_fixed.url, "--times", "2", "--setup",
+                            cwd=tmp_path)
+    assert replayed.returncode == 2 and "inconclusive" in replayed.stdout, replayed.stdout

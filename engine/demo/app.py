@@ -249,6 +249,17 @@ class DemoShop:
     def _health(self, request: Request) -> Response:
         return Response(200, {"ok": True, "bugs": sorted(self.bugs)})
 
+    @route("POST", "/__reset")
+    def _reset(self, request: Request) -> Response:
+        """Forget every account, cart, order and review: the shop as it started (the demo only)."""
+        self._users.clear()
+        self._users_by_email.clear()
+        self._tokens.clear()
+        self._carts.clear()
+        self._orders.clear()
+        self._reviews.clear()
+        return Response(200, {"reset": True})
+
     @route("GET", "/openapi.json")
     def _openapi(self, request: Request) -> Response:
         return Response(200, OPENAPI)

@@ -138,6 +138,7 @@ OPERATIONS: list[tuple[str, str, dict[str, Any]]] = [
     ("GET", "/", _operation("service_info", "Name the service and its OpenAPI document", 200)),
     ("GET", "/healthz", _operation("health", "Report liveness and the enabled seeded bugs", 200)),
     ("GET", "/openapi.json", _operation("openapi_document", "This document", 200)),
+    ("POST", "/__reset", _operation("reset", "Forget all data: the shop as it started (a demo's test hook)", 200)),
     (
         "POST",
         "/api/signup",
