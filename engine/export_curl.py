@@ -1,38 +1,45 @@
 """Write a failure's minimal reproduction as a standalone bash script of curl calls.
 
 The script needs bash, curl and python3 (for reading JSON fields out of the
-responses; jq is not assumed). Like the pytest export it reads the target from
-``JOURNEYS_TARGET``, tags its test data afresh on every run, and takes every
-value an earlier response produced (tokens, ids) from that response at run
-time. No secret is written into it: a field named like a password comes from
-``JOURNEYS_SECRET_<NAME>`` or a random value made up for the run, and a bearer
-token from the response that handed it to that actor.
+responses; jq is not assumed). It renders the same ``engine.script`` that
+replay walks and the pytest export writes: like that export it reads the
+target from ``JOURNEYS_TARGET``, tags its test data afresh on every run, and
+takes every value an earlier response produced (tokens, ids) from that
+response at run time, where the engine recorded that the value came from it
+(never because two values happen to be equal). No secret is written into it:
+a field named like a password comes from ``JOURNEYS_SECRET_<NAME>`` or a random
+value made up for the run, and a bearer token from the response that handed it
+to that actor.
 
 Each step's passed checks guard the walk (a step that answers differently ends
 the script with exit 3: the path could not be walked); the failing check is
 evaluated last: exit 1 ``REPRODUCED`` while the bug is there, exit 0 ``NOT
-REPRODUCED`` once it is fixed.
+REPRODUCED`` once it is fixed. What the steps created is removed again by the
+clean-ups they registered, whatever the outcome, without changing the exit
+status.
 """
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 import shlex
+from string import Formatter
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from .export_pytest import DEFAULT_TARGET, TARGET_VARIABLE, _is_secret, _Values, drawn_literals
+from .export_pytest import DEFAULT_TARGET, TARGET_VARIABLE
 from .left_behind import describe, left_behind_note
-from .records import CheckRecord, Failure, RequestRecord, StepRecord
-from .redact import MASK, SECRET_NAME, is_secret_name, redact_text
+from .records import CheckRecord, Failure
+from .redact import SECRET_NAME, redact_text
+from .script import EVALUATED_KINDS, RUN_TIME, SECRET_PREFIX, Ref, Script, ScriptCheck, ScriptRequest, \
+    ScriptStep, Secret, Tag, Text, build_script
+from .transport import expand_path
 
 __all__ = ["render_curl", "script_name"]
 
-SECRET_PREFIX = "JOURNEYS_SECRET_"
-_RESPONSE = re.compile(r"(r\d+)\.json\(\)(.*)")  # how _Values names a value from a response
-_PATH_SAFE = "/%:@!$&'()*+,;=-._~"  # already-encoded paths stay as they are
+# The template's own text: already-encoded parts stay as they are, and a query written there stays one.
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~?"
 
 
 def script_name(failure: Failure) -> str:
@@ -44,108 +51,172 @@ class _Var(str):
     """A piece of a rendered value that the script knows only at run time: a shell variable name."""
 
 
-class _ShellValues(_Values):
-    """The pytest exporter's known values, rendered as shell words instead of Python expressions.
+def _secret_variable(secret: Secret) -> str:
+    """The shell variable holding a secret: ``SECRET_PASSWORD`` for ``JOURNEYS_SECRET_PASSWORD``."""
+    return "SECRET_" + secret.variable[len(SECRET_PREFIX):]
 
-    ``_Values`` learns which strings came from which response (``r1.json()['token']``) or
-    tag (``tag1``); here each such expression becomes a shell variable, captured from the
-    saved response body right before its first use.
+
+class _Shell:
+    """Script values as shell words and JSON templates.
+
+    A ``Ref`` becomes a shell variable captured from the saved response body right before its
+    first use (the capture line waits in ``pending`` until the caller writes the line that needs
+    it). In a clean-up (``local``) the variables are the function's own and a value that cannot
+    be read skips the clean-up instead of ending the walk.
     """
 
-    def __init__(self, opening: str) -> None:
-        super().__init__()
+    def __init__(self, opening: str, tags: dict[str, int], responses: dict[int, str], local: bool = False) -> None:
         self.opening = opening
-        self.variables: dict[str, str] = {}  # expression -> shell variable
-        self.pending: list[str] = []  # capture lines the next request needs first
-        self.secrets: dict[str, str] = {}  # shell variable -> environment variable
-        self.describe: dict[str, str] = {}  # response variable (r1) -> "step 1 (POST /api/signup)"
+        self.tags = tags
+        self.tag_pattern = None
+        if tags:  # the longest first, so a tag that starts another is not taken for it
+            self.tag_pattern = re.compile("|".join(re.escape(tag) for tag in sorted(tags, key=len, reverse=True)))
+        self.responses = responses  # request number -> where it was sent, for messages
+        self.local = local
+        self.variables: dict[tuple[int, tuple], str] = {}
+        self.pending: list[str] = []
 
-    # --- pieces: literal text and run-time variables ------------------------------------------
-    def pieces(self, text: str, *, tags_only: bool = False) -> list[str]:
-        usable = (lambda expression: not _RESPONSE.match(expression)) if tags_only else (lambda expression: True)
-        return [self.variable(piece) if is_expression else piece
-                for is_expression, piece in self.split(text, usable)]
+    def for_cleanup(self) -> _Shell:
+        return _Shell(self.opening, self.tags, self.responses, local=True)
 
-    def variable(self, expression: str) -> _Var:
-        """The shell variable holding ``expression``'s value, captured on first use."""
-        if expression in self.variables:
-            return _Var(self.variables[expression])
-        match = _RESPONSE.fullmatch(expression)
-        if match is None:  # a tag: defined at the top of the script
-            name = expression
+    # --- run-time values -------------------------------------------------------------------
+    def variable(self, ref: Ref) -> str:
+        """The shell variable holding ``ref``'s value, captured on first use."""
+        key = (ref.response, tuple(ref.path))
+        if key in self.variables:
+            return self.variables[key]
+        readable = re.sub(r"[^0-9A-Za-z]+", "_", "_".join(map(str, ref.path))).strip("_")[:40]
+        name = f"r{ref.response}_{readable}" if readable else f"r{ref.response}_value"
+        while name in self.variables.values():
+            name += "_"
+        self.variables[key] = name
+        path = shlex.quote(json.dumps(list(ref.path)))
+        if self.local:
+            self.pending += [f"local {name}", f"fetch {name} r{ref.response} {path} || return 0"]
         else:
-            response, path = match.group(1), _accessor_path(match.group(2))
-            readable = re.sub(r"[^0-9A-Za-z]+", "_", "_".join(map(str, path))).strip("_")[:40]
-            name = f"{response}_{readable}" if readable else response + "_value"
-            while name in self.variables.values():
-                name += "_"
-            self.pending.append(f"capture {name} {response} {shlex.quote(json.dumps(path))} "
-                                f"{shlex.quote(self.describe.get(response, response))}")
-        self.variables[expression] = name
-        return _Var(name)
+            where = self.responses.get(ref.response, f"r{ref.response}")
+            self.pending.append(f"capture {name} r{ref.response} {path} {shlex.quote(where)}")
+        return name
 
-    def secret(self, name: str) -> _Var:
-        upper = re.sub(r"[^0-9A-Z]+", "_", name.upper())
-        variable = "SECRET_" + upper
-        self.secrets[variable] = SECRET_PREFIX + upper
-        return _Var(variable)
+    def pieces(self, node: Any) -> list[str]:
+        """``node`` as literal text and ``_Var`` pieces, in order."""
+        if isinstance(node, str):
+            return [node]
+        if isinstance(node, Text):
+            return [piece for part in node.parts for piece in self.pieces(part)]
+        if isinstance(node, Tag):
+            return [_Var(f"tag{node.number}")]
+        if isinstance(node, Secret):
+            return [_Var(_secret_variable(node))]
+        if isinstance(node, Ref):
+            return [_Var(self.variable(node))]
+        return [str(node)]
 
-    # --- shell words ----------------------------------------------------------------------------
-    def word(self, value: str) -> str:
-        """``value`` as one shell word: quoted literals next to ``"${variable}"`` expansions."""
-        return _word(self.pieces(value))
+    # --- shell words -----------------------------------------------------------------------
+    def word(self, node: Any) -> str:
+        """``node`` as one shell word: quoted literals next to ``"${variable}"`` expansions."""
+        return _word(self.pieces(node))
 
     def label(self, text: str) -> str:
         """A printed label: its test tags are this run's, but it never needs a captured value."""
-        return _word(self.pieces(text, tags_only=True))
+        if self.tag_pattern is None:
+            return _word([text])
+        pieces: list[str] = []
+        position = 0
+        for match in self.tag_pattern.finditer(text):
+            pieces += [text[position:match.start()], _Var(f"tag{self.tags[match.group(0)]}")]
+            position = match.end()
+        return _word([*pieces, text[position:]])
 
-    def header_word(self, name: str, value: str, actor: str) -> str:
-        scheme = value.partition(" ")[0] if " " in value else "Bearer"
-        if is_secret_name(name) and actor in self.tokens:
-            pieces: list[str] = [f"{name}: {scheme} ", self.variable(self.tokens[actor])]
-        elif is_secret_name(name) and MASK in value:
-            pieces = [f"{name}: ", self.secret(name)]
-        else:
-            pieces = [f"{name}: ", *self.pieces(value)]
-        return _word(pieces)
+    def url(self, request: ScriptRequest) -> str:
+        """``"$TARGET"`` and the path (and query), as ``engine.transport`` builds it."""
+        url = '"$TARGET"' + self.path_word(request)
+        if request.params:  # httpx adds the parameters to a query the template may already have
+            url += self.query_word(request.params, "&" if "?" in request.template else "?")
+        return url
 
-    def path_word(self, path: str) -> str:
-        pieces = self.pieces(path)
-        return _word([p if isinstance(p, _Var) else quote(p, safe=_PATH_SAFE) for p in pieces])
+    def path_word(self, request: ScriptRequest) -> str:
+        """The template with each path value URL-encoded as ``expand_path`` does: at render time
+        for a literal, at run time (``path_quote``) for a value known only then."""
+        if not any(isinstance(value, RUN_TIME) for value in request.path_vars.values()):
+            return shlex.quote(quote(expand_path(request.template, request.path_vars), safe=_PATH_SAFE))
+        words = []
+        for literal, field, _, _ in Formatter().parse(request.template):
+            if literal:
+                words.append(shlex.quote(quote(literal, safe=_PATH_SAFE)))
+            if field is None:
+                continue
+            value = request.path_vars[field]
+            if isinstance(value, RUN_TIME):
+                words.append(f'"$(path_quote {self.word(value)})"')
+            else:
+                words.append(shlex.quote(quote(str(value), safe="")))
+        return "".join(words)
 
-    # --- JSON templates -------------------------------------------------------------------------
+    def query_word(self, params: dict[str, Any], separator: str) -> str:
+        """The query string as httpx encodes ``params`` (a list repeats its key)."""
+        pairs: list[tuple[str, Any]] = []
+        for key, value in params.items():
+            for item in value if isinstance(value, list) else [value]:
+                pairs.append((str(key), item if isinstance(item, RUN_TIME) else _query_text(item)))
+        if not any(isinstance(value, RUN_TIME) for _, value in pairs):
+            return shlex.quote(separator + urlencode(pairs))
+        # A value known only at run time: python3 encodes the query string.
+        words = " ".join(f"{shlex.quote(key)} {self.word(value)}" for key, value in pairs)
+        return (f'"{separator}$(python3 -c \'import sys; from urllib.parse import urlencode; '
+                'a = sys.argv[1:]; print(urlencode(list(zip(a[::2], a[1::2]))))\' ' + words + ')"')
+
+    # --- JSON templates ----------------------------------------------------------------------
     def template(self, value: Any) -> tuple[str, list[str]]:
-        """``value`` as JSON text whose run-time parts are slots (``{{tag1}}``), and the
-        ``NAME="$NAME"`` words that fill them."""
+        """``value`` as JSON text whose run-time parts are slots, and the ``NAME="$NAME"`` words
+        that fill them. ``{{NAME}}`` is replaced by the text of NAME (inside a longer string too);
+        a leaf that is exactly a number (or other non-text value) from a response is the typed
+        slot ``{{=NAME}}``, filled with the JSON value, so a number stays a number."""
         words: list[str] = []
 
-        def fill(pieces: list[str]) -> str:
-            out = []
-            for piece in pieces:
-                if isinstance(piece, _Var):
-                    word = f'{piece}="${{{piece}}}"'
-                    if word not in words:
-                        words.append(word)
-                    out.append(f"{self.opening}{piece}}}}}")
-                else:
-                    out.append(piece)
-            return "".join(out)
+        def slot(name: str, typed: bool = False) -> str:
+            word = f'{name}="${{{name}}}"'
+            if word not in words:
+                words.append(word)
+            return f"{self.opening}{'=' if typed else ''}{name}}}}}"
 
         def walk(item: Any) -> Any:
-            if isinstance(item, str):
-                return fill(self.pieces(item))
+            if isinstance(item, Ref) and not item.text:
+                return slot(self.variable(item), typed=True)
+            if isinstance(item, (str, *RUN_TIME)):
+                return "".join(slot(piece) if isinstance(piece, _Var) else piece for piece in self.pieces(item))
             if isinstance(item, dict):
-                return {walk(k): (fill([self.secret(k.lower())]) if _is_secret(k, v) else walk(v))
-                        for k, v in item.items()}
+                return {key: walk(inner) for key, inner in item.items()}
             if isinstance(item, (list, tuple)):
-                return [walk(v) for v in item]
+                return [walk(inner) for inner in item]
             return item
 
         return _json_line(walk(value)), words
 
 
+def _query_text(value: Any) -> str:
+    """A literal query value as httpx writes it."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return "" if value is None else str(value)
+
+
 def _word(pieces: list[str]) -> str:
-    words = [f'"${{{p}}}"' if isinstance(p, _Var) else shlex.quote(p) for p in pieces if p]
+    """Shell words for ``pieces``: adjacent literals quoted together, variables expanded in quotes."""
+    words: list[str] = []
+    literal = ""
+    for piece in pieces:
+        if isinstance(piece, _Var):
+            if literal:
+                words.append(shlex.quote(literal))
+                literal = ""
+            words.append(f'"${{{piece}}}"')
+        else:
+            literal += piece
+    if literal:
+        words.append(shlex.quote(literal))
     return "".join(words) or "''"
 
 
@@ -155,22 +226,31 @@ def _json_line(value: Any) -> str:
     return text if text.isprintable() else json.dumps(value)
 
 
-def _accessor_path(accessor: str) -> list[Any]:
-    """``"['items'][0]['id']"`` (from ``_string_leaves``) -> ``["items", 0, "id"]``."""
-    node = ast.parse("_" + accessor, mode="eval").body
-    path: list[Any] = []
-    while isinstance(node, ast.Subscript):
-        path.append(ast.literal_eval(node.slice))
-        node = node.value
-    return path[::-1]
+def _slot_opening(script: Script) -> str:
+    """How a slot for a run-time value opens in a JSON template: ``{{``, unless a literal string
+    of the script contains that (then ``{{jy:``, ``{{jyjy:``...), so every slot is the exporter's."""
+    strings: list[str] = []
 
+    def collect(node: Any) -> None:
+        if isinstance(node, str):
+            strings.append(node)
+        elif isinstance(node, Text):
+            for part in node.parts:
+                collect(part)
+        elif isinstance(node, dict):
+            for key, inner in node.items():
+                collect(key)
+                collect(inner)
+        elif isinstance(node, (list, tuple)):
+            for inner in node:
+                collect(inner)
 
-def _slot_opening(failure: Failure) -> str:
-    """How a slot for a run-time value opens in a JSON template: ``{{``, unless a recorded
-    string contains that (then ``{{jy:``, ``{{jyjy:``...), so every slot is the exporter's."""
-    recorded = json.dumps([[[[r.json, r.params, r.response_json] for r in step.requests],
-                            [c.expected for c in step.checks]] for _, steps in failure.walks for step in steps],
-                          default=str, ensure_ascii=False)
+    for step in script.steps:
+        for request in step.requests:
+            collect(request.json)
+        for check in step.checks:
+            collect(check.expected)
+    recorded = "\n".join(strings)
     opening, repeat = "{{", 0
     while opening in recorded:
         repeat += 1
@@ -181,24 +261,50 @@ def _slot_opening(failure: Failure) -> str:
 # --- the script ------------------------------------------------------------------------------------
 HELPERS = r'''
 T=$(mktemp -d "${TMPDIR:-/tmp}/journeys-curl.XXXXXX") || exit 3
-trap 'rm -rf "$T"' EXIT
+CLEANUPS=()  # functions that remove what the steps created, registered as the steps are walked
+
+clean_up() {  # run the registered clean-ups, newest first; none of them changes the exit status
+  local i
+  for ((i = ${#CLEANUPS[@]} - 1; i >= 0; i--)); do
+    "${CLEANUPS[i]}" || true
+  done
+  CLEANUPS=()
+}
+
+on_exit() {  # however the script ends: clean up, remove the temporary folder, keep the exit status
+  local status=$?
+  trap - EXIT
+  clean_up
+  rm -rf "$T"
+  exit "$status"
+}
+trap on_exit EXIT
+
 # python3 reads JSON (jq is not assumed). FILL puts this run's values (tags, captured ids,
-# secrets) into a JSON template where the exporter left a slot: {{NAME}} takes NAME=value.
+# secrets) into a JSON template where the exporter left a slot: {{NAME}} takes the text of
+# NAME=value; a whole string {{=NAME}} takes its JSON value (a number stays a number).
 FILL='import json, re, sys
 def fill(value, words):
-    if isinstance(value, str):
-        values = dict(word.split("=", 1) for word in words)
-        return re.sub(re.escape(OPENING) + "([0-9A-Za-z_]+)}}", lambda m: values[m.group(1)], value)
-    if isinstance(value, dict):
-        return dict((fill(k, words), fill(v, words)) for k, v in value.items())
-    if isinstance(value, list):
-        return [fill(v, words) for v in value]
-    return value
+    values = dict(word.split("=", 1) for word in words)
+    slot = re.compile(re.escape(OPENING) + "(=?)([0-9A-Za-z_]+)}}")
+    def walk(item):
+        if isinstance(item, str):
+            typed = slot.fullmatch(item)
+            if typed and typed.group(1):
+                return json.loads(values[typed.group(2)])
+            return slot.sub(lambda m: values[m.group(2)], item)
+        if isinstance(item, dict):
+            return dict((key, walk(inner)) for key, inner in item.items())
+        if isinstance(item, list):
+            return [walk(inner) for inner in item]
+        return item
+    return walk(value)
 '
 FILL="OPENING = '__OPENING__'
 $FILL"
 
 diverged() {  # the path could not be walked: a step answered otherwise than in the failing run
+  clean_up
   echo "NOT WALKED: $1; the path could not be walked" >&2
   exit 3
 }
@@ -211,6 +317,11 @@ send() {
   code=$(curl -sS --max-time 30 -X "$method" -o "$T/$name.json" -w '%{http_code}' "$@" "$url") || code=000
   printf -v "STATUS_$name" '%s' "${code:-000}"
   if [ "${code:-000}" = 000 ]; then echo "$label -> no response"; else echo "$label -> $code"; fi
+}
+
+answered() {  # answered NAME WHERE: request NAME got a response, or the walk ends here
+  local status="STATUS_$1"
+  [ "${!status}" != 000 ] || diverged "$2 got no response"
 }
 
 one_of() {  # one_of STATUS CODE...: is STATUS one of the codes?
@@ -233,23 +344,34 @@ try:
 except ValueError:
     raw = re.sub(r"(Bearer|Basic)\s+\S+", r"\1 ***", raw)
 raw = " ".join(raw.split())
-print("(body: " + raw[:160] + ("..." if len(raw) > 160 else "") + ")" if raw else "(empty body)")' "$T/$1.json" "$SECRET_NAMES"
+hint = "(body: " + raw[:160] + ("..." if len(raw) > 160 else "") + ")"
+print(hint if raw else "(empty body)")' "$T/$1.json" "$SECRET_NAMES"
 }
 
-# capture VARIABLE NAME PATH WHERE: a string from NAME's response body, at PATH (a JSON list).
-capture() {
+# fetch VARIABLE NAME PATH: a value from NAME's response body, at PATH (a JSON list); a string
+# as it is, anything else as JSON text. Fails when the body has no such field (or no body).
+fetch() {
   local value
   value=$(python3 -c 'import json, sys
 try:
     value = json.loads(open(sys.argv[1], "rb").read().decode("utf-8"))
     for part in json.loads(sys.argv[2]):
         value = value[part]
-except (ValueError, LookupError, TypeError):
+except (OSError, ValueError, LookupError, TypeError):
     sys.exit(1)
 value = value if isinstance(value, str) else json.dumps(value)
-sys.stdout.buffer.write(value.encode("utf-8", "surrogateescape") + b".")' "$T/$2.json" "$3") ||
-    diverged "the response to $4 has no field $3 $(body_hint "$2")"
+sys.stdout.buffer.write(value.encode("utf-8", "surrogateescape") + b".")' "$T/$2.json" "$3") || return 1
   printf -v "$1" '%s' "${value%.}"
+}
+
+# capture VARIABLE NAME PATH WHERE: fetch, and a missing field means the path could not be walked.
+capture() {
+  fetch "$1" "$2" "$3" || diverged "the response to $4 has no field $3 $(body_hint "$2")"
+}
+
+path_quote() {  # a path value URL-encoded as journeys sends it (every reserved character escaped)
+  python3 -c 'import sys; from urllib.parse import quote
+sys.stdout.write(quote(sys.argv[1].encode("utf-8", "surrogateescape"), safe=""))' "$1"
 }
 
 # json_body FILE NAME=VALUE...: the JSON template on standard input, its slots filled in.
@@ -308,32 +430,25 @@ if contains not in raw:
     sys.exit(1)' "$T/$1.json" "${@:2}"
 }
 
-reproduced() { echo "REPRODUCED: $1"; exit 1; }
-not_reproduced() { echo "NOT REPRODUCED: ${1:-the last check passed}"; exit 0; }
+reproduced() { clean_up; echo "REPRODUCED: $1"; exit 1; }
+not_reproduced() { clean_up; echo "NOT REPRODUCED: ${1:-the last check passed}"; exit 0; }
 '''
 
 
 def render_curl(failure: Failure, *, model: str, target: str) -> str:
     """The failure's minimal path as a bash script of curl calls (see the module docstring)."""
-    values = _ShellValues(_slot_opening(failure))
-    walks = failure.walks
-    tags = values.learn_tags(failure)
-    body: list[str] = []
-    counter = 0
-    for number, (title, steps) in enumerate(walks, 1):
-        prefix = "setup " if number < len(walks) else ""
-        if len(walks) > 1:
-            body += ["", f"# --- {title}".replace("\n", " ")]
-        for step in steps:
-            counter = _render_step(step, failure, values, body, counter, prefix)
+    script = build_script(failure)
+    shell = _Shell(_slot_opening(script), script.tag_values, {})
+    body = _render_walks(script, shell)
+    secrets = script.secrets()
     setup = ["TAG=jr$(python3 -c 'import uuid; print(uuid.uuid4().hex[:8])')  # fresh test data on every run"
-             ] if tags else []
-    setup += [f"tag{n}=${{TAG}}x{n}" for n in range(1, tags + 1)]
-    for variable, environment in sorted(values.secrets.items()):
-        setup.append(f"{variable}=${{{environment}:-$(python3 -c "
+             ] if script.tags else []
+    setup += [f"tag{n}=${{TAG}}x{n}" for n in range(1, script.tags + 1)]
+    for secret in secrets:
+        setup.append(f"{_secret_variable(secret)}=${{{secret.variable}:-$(python3 -c "
                      f"'import secrets; print(\"Jy-\" + secrets.token_urlsafe(12))')}}")
     lines = [
-        *_header(failure, model=model, target=target, environment=sorted(values.secrets.values())),
+        *_header(failure, model=model, target=target, environment=[secret.variable for secret in secrets]),
         "set -uo pipefail",
         "command -v curl >/dev/null && command -v python3 >/dev/null ||",
         '  { echo "this script needs curl and python3" >&2; exit 2; }',
@@ -341,59 +456,13 @@ def render_curl(failure: Failure, *, model: str, target: str) -> str:
         "TARGET=${TARGET%/}",
         "export PYTHONIOENCODING=utf-8",
         f"SECRET_NAMES={shlex.quote(SECRET_NAME.pattern)}",
-        HELPERS.replace("__OPENING__", values.opening).strip("\n"),
+        HELPERS.replace("__OPENING__", shell.opening).strip("\n"),
         "",
         *setup,
         *body,
         "",
     ]
     return "\n".join(lines)
-
-
-def _left_behind_note(failure: Failure) -> list[str]:
-    if failure.left_behind is None:
-        return []
-    text = " ".join(describe(failure.left_behind).split())
-    return ["#", *(f"# {line}" for line in left_behind_note(text, "script", 94))]
-
-
-def _render_step(step: StepRecord, failure: Failure, values: _ShellValues, body: list[str], counter: int,
-                 prefix: str) -> int:
-    """Append one step's requests, guards and (last) the failing check; the request counter after it."""
-    failing = step is failure.failing_step
-    where = f"{prefix}step {step.index + 1} ({step.actor} {step.action})"
-    body += ["", f"# {prefix}step {step.index + 1}: {step.actor} {step.action}" + ("  <- fails here" if failing else "")]
-    variables: list[str] = []
-    values.literals = drawn_literals(step)
-    for request in step.requests:
-        counter += 1
-        variable = f"r{counter}"
-        variables.append(variable)
-        values.describe[variable] = f"{prefix}step {step.index + 1} ({request.method} {request.template})"
-        _flush(body, values, _render_request(request, variable, step, values, prefix))
-    final = step.failed_check if failing else None
-    for check in step.checks:
-        if check is final:
-            break
-        if check.passed and check.source == "invariant":
-            continue
-        if not check.passed:  # a known failure met on the way, or in a setup journey
-            body.append(f"# failed in that journey too, not checked: {check.name!r}".replace("\n", " "))
-            continue
-        _flush(body, values, _render_guard(check, variables, values, where))
-    if failing:
-        _flush(body, values, _render_final(final, step, variables, values))
-    for variable, request in zip(variables, step.requests):
-        if request.response_json is not None:
-            values.learn_response(variable, request.response_json, step.actor)
-    return counter
-
-
-def _flush(body: list[str], values: _ShellValues, lines: list[str]) -> None:
-    """``lines`` after the captures they need (rendering them registered those captures)."""
-    body.extend(values.pending)
-    values.pending.clear()
-    body.extend(lines)
 
 
 def _header(failure: Failure, *, model: str, target: str, environment: list[str]) -> list[str]:
@@ -418,7 +487,8 @@ def _header(failure: Failure, *, model: str, target: str, environment: list[str]
         *[f"#     {line}" for line in reads],
         "# No secret is written here: passwords come from JOURNEYS_SECRET_<NAME> or are made up for",
         "# the run, and tokens and ids are taken from the responses that hand them out. Test data",
-        "# gets a fresh tag on every run.",
+        "# gets a fresh tag on every run, and what the steps create is removed again when the",
+        "# script exits (the clean-ups the steps registered).",
         "#",
         "# Exit status: 1 REPRODUCED (the failing check fails again), 0 NOT REPRODUCED (it passes),",
         "# 3 the path could not be walked (an earlier step answered otherwise than in the failing",
@@ -428,126 +498,198 @@ def _header(failure: Failure, *, model: str, target: str, environment: list[str]
     return [line.replace("\n", " ").replace("\r", " ") for line in lines]
 
 
-def _render_request(request: RequestRecord, variable: str, step: StepRecord, values: _ShellValues,
-                    prefix: str) -> list[str]:
-    label = f"{prefix}step {step.index + 1}: {step.actor} {request.method} {request.template}"
-    url = '"$TARGET"' + values.path_word(request.path)
-    if request.params:
-        url += _render_query(request.params, values)
+def _left_behind_note(failure: Failure) -> list[str]:
+    if failure.left_behind is None:
+        return []
+    text = " ".join(describe(failure.left_behind).split())
+    return ["#", *(f"# {line}" for line in left_behind_note(text, "script", 94))]
+
+
+def _render_walks(script: Script, shell: _Shell) -> list[str]:
+    """Every walk's steps in order. A setup walk's clean-ups run when that walk ends, as its
+    journey's did (what it leaves behind is what they leave), the others' when the script exits."""
+    body: list[str] = []
+    several = len(script.walk_titles) > 1
+    for number, title in enumerate(script.walk_titles):
+        steps = [step for step in script.steps if step.walk == number]
+        if several:
+            body += ["", f"# --- {title}".replace("\n", " ")]
+        for step in steps:
+            body += _render_step(step, shell)
+        if number < len(script.walk_titles) - 1 and any(step.cleanups for step in steps):
+            body += ["", "clean_up  # the setup journey ended: its clean-ups ran"]
+    if not script.failing_step.failing:
+        body += ["", "diverged 'the script has no failing check'"]
+    return body
+
+
+def _render_step(step: ScriptStep, shell: _Shell) -> list[str]:
+    """One step: its clean-ups registered first (a step that is walked at all gets them run, as in
+    ``walk_script``), its requests, the guards and, on the failing step, the verdict."""
+    prefix = "setup " if step.setup else ""
+    where = f"{prefix}step {step.index + 1} ({step.actor} {step.action})"
+    lines = ["", f"# {prefix}step {step.index + 1}: {step.actor} {step.action}" + ("  <- fails here" if step.failing
+                                                                                  else "")]
+    for position, cleanup in enumerate(step.cleanups, 1):
+        lines += _render_cleanup(cleanup, step, position, shell)
+    for request in step.requests:
+        shell.responses[request.number] = f"{where}: {request.method} {request.template}"
+        label = f"{prefix}step {step.index + 1}: {step.actor} {request.method} {request.template}"
+        _flush(lines, shell, _render_request(request, f"r{request.number}", shell.label(label), shell))
+    answered: set[int] = set()
+    for check in step.checks:
+        name = check.record.name
+        if check.role == "skipped":
+            lines.append(f"# failed in that journey too (a failure already known), not checked: {name!r}"
+                         .replace("\n", " "))
+        elif check.role == "model":
+            lines.append(f"# not checked: {name!r} ({check.record.kind} check in model code)".replace("\n", " "))
+        elif check.role == "guard":
+            _flush(lines, shell, _answered(check, where, answered, shell) + _render_guard(check, where, shell))
+        elif check.role == "final":
+            _flush(lines, shell, _render_final(step, check, answered, shell))
+    if step.failing and step.final is None:
+        lines += _render_by_status(step, None, shell)
+    return lines
+
+
+def _flush(lines: list[str], shell: _Shell, new: list[str]) -> None:
+    """``new`` after the captures they need (rendering them registered those captures)."""
+    lines.extend(shell.pending)
+    shell.pending.clear()
+    lines.extend(new)
+
+
+def _render_request(request: ScriptRequest, name: str, label: str, shell: _Shell) -> list[str]:
+    """The lines that send ``request``: its JSON body written to a file first, if it has one."""
+    url = shell.url(request)
     options: list[str] = []
     lines: list[str] = []
-    if request.json is not None:
-        template, words = values.template(request.json)
-        file = f'"$T/{variable}.body"'
+    if request.has_body:
+        template, words = shell.template(request.json)
+        file = f'"$T/{name}.body"'
         if words:
             lines += [f"json_body {file} {' '.join(words)} <<'JSON'", template, "JSON"]
         else:
             lines += [f"cat > {file} <<'JSON'", template, "JSON"]
-        options += [f"--data-binary @{file}", shlex.quote("Content-Type: application/json")]
-        options[-1] = "-H " + options[-1]
-    for name, value in request.headers.items():
-        if request.json is not None and name.lower() == "content-type":
+        options += [f"--data-binary @{file}", "-H " + shlex.quote("Content-Type: application/json")]
+    for header, value in request.headers.items():
+        if request.has_body and header.lower() == "content-type":
             continue
-        options.append("-H " + values.header_word(name, value, step.actor))
+        options.append("-H " + _word([f"{header}: ", *shell.pieces(value)]))
     method = request.method.upper()
     if method == "HEAD":
         options.append("--head")
-    lines.append(" ".join(["send", variable, shlex.quote(label), shlex.quote(method), url, *options]))
+    lines.append(" ".join(["send", name, label, shlex.quote(method), url, *options]))
     return lines
 
 
-def _render_query(params: dict[str, Any], values: _ShellValues) -> str:
-    pairs = []
-    for key, value in params.items():
-        for item in value if isinstance(value, (list, tuple)) else [value]:
-            text = "true" if item is True else "false" if item is False else "" if item is None else str(item)
-            pairs.append((str(key), text))
-    if all(len(values.pieces(v)) == 1 and not isinstance(values.pieces(v)[0], _Var) for _, v in pairs):
-        return shlex.quote("?" + urlencode(pairs))
-    # A value known only at run time: python3 encodes the query string.
-    words = " ".join(f"{shlex.quote(k)} {values.word(v)}" for k, v in pairs)
-    return ('"?$(python3 -c \'import sys; from urllib.parse import urlencode; '
-            'a = sys.argv[1:]; print(urlencode(list(zip(a[::2], a[1::2]))))\' ' + words + ')"')
+def _render_cleanup(cleanup: ScriptRequest, step: ScriptStep, position: int, shell: _Shell) -> list[str]:
+    """A function that sends the clean-up, registered to run when the script exits. It reads its
+    values from the saved responses then, and does nothing when one is missing: the request that
+    would have created what it removes was not sent, or did not create it."""
+    prefix = "setup " if step.setup else ""
+    function = f"clean_up_{'setup_' if step.setup else ''}{step.index + 1}_{position}"
+    local = shell.for_cleanup()
+    label = f"clean-up of {prefix}step {step.index + 1}: {step.actor} {cleanup.method} {cleanup.template}"
+    send = _render_request(cleanup, "cleanup", local.label(label), local)
+    indent = "" if cleanup.has_body else "  "  # a here-document's end must start its line
+    return [f"{function}() {{  # removes what this step creates, when the script exits",
+            *(f"{indent}{line}" for line in [*local.pending, *send]),
+            "}",
+            f"CLEANUPS+=({function})"]
 
 
-def _check_subject(check: CheckRecord, variables: list[str]) -> str | None:
-    if check.response is None or not 0 <= check.response < len(variables):
-        return None
-    return variables[check.response]
+def _answered(check: ScriptCheck, where: str, answered: set[int], shell: _Shell) -> list[str]:
+    """A check needs the response it looks at: without one the walk ends (once per request)."""
+    if check.response in answered:
+        return []
+    answered.add(check.response)
+    return [f"answered r{check.response} {shell.label(where)}"]
 
 
-def _render_guard(check: CheckRecord, variables: list[str], values: _ShellValues, where: str) -> list[str]:
+def _render_guard(check: ScriptCheck, where: str, shell: _Shell) -> list[str]:
     """A check that passed in the failing run: if it does not pass now, the walk went elsewhere."""
-    r = _check_subject(check, variables)
-    if r is None or check.kind not in ("status", "status_below", "field", "text"):
-        return [f"# not checked: {check.name!r} ({check.kind} check in model code)".replace("\n", " ")]
-    context = values.label(f"{where}: {check.name}")
-    if check.kind == "status":
-        codes = " ".join(str(c) for c in check.expected)
-        expected = " or ".join(str(c) for c in check.expected)
+    r = f"r{check.response}"
+    record = check.record
+    context = shell.label(f"{where}: {record.name}")
+    if record.kind == "status":
+        codes = " ".join(str(code) for code in check.expected)
+        expected = " or ".join(str(code) for code in check.expected)
         return [f'one_of "$STATUS_{r}" {codes} ||',
                 f'  diverged {context}": expected status {expected}, got $STATUS_{r} $(body_hint {r})"']
-    if check.kind == "status_below":
-        return [f'[ "$STATUS_{r}" != 000 ] && [ "$STATUS_{r}" -lt {int(check.expected)} ] ||',
+    if record.kind == "status_below":
+        return [f'[ "$STATUS_{r}" -lt {int(check.expected)} ] ||',
                 f'  diverged {context}": expected a status below {int(check.expected)}, '
                 f'got $STATUS_{r} $(body_hint {r})"']
-    call = _check_call(check, r, values, f"{where}: {check.name}")
-    return [f"message=$({call}) ||", f'  diverged "$message $(body_hint {r})"']
+    return [f"message=$({_check_call(check, shell, context)}) ||", f'  diverged "$message $(body_hint {r})"']
 
 
-def _check_call(check: CheckRecord, r: str, values: _ShellValues, label: str) -> str:
-    name = values.label(label)
-    if check.kind == "field":
-        template, words = values.template(check.expected["value"])
-        return " ".join(["check_field", r, name, shlex.quote(json.dumps(check.expected["path"])),
-                         shlex.quote(check.expected["op"]), shlex.quote(template), *words])
-    template, words = values.template(check.expected["contains"])
-    return " ".join(["check_text", r, name, shlex.quote(json.dumps(check.expected.get("path"))),
+def _check_call(check: ScriptCheck, shell: _Shell, label: str) -> str:
+    """The ``check_field`` / ``check_text`` call for a field or text check."""
+    r = f"r{check.response}"
+    record = check.record
+    template, words = shell.template(check.expected)
+    if record.kind == "field":
+        return " ".join(["check_field", r, label, shlex.quote(json.dumps(record.expected["path"])),
+                         shlex.quote(record.expected["op"]), shlex.quote(template), *words])
+    return " ".join(["check_text", r, label, shlex.quote(json.dumps(record.expected.get("path"))),
                      shlex.quote(template), *words])
 
 
-def _render_final(check: CheckRecord | None, step: StepRecord, variables: list[str],
-                  values: _ShellValues) -> list[str]:
+def _render_final(step: ScriptStep, check: ScriptCheck, answered: set[int], shell: _Shell) -> list[str]:
+    """The failing check, evaluated as the engine does: exit 1 while it fails, 0 once it passes."""
+    record = check.record
+    if record.kind not in EVALUATED_KINDS or check.response is None:
+        return _render_by_status(step, check, shell)
+    r = f"r{check.response}"
     lines = ["", "# The failing check: it fails while the bug is there."]
-    r = _check_subject(check, variables) if check is not None else None
-    if check is not None and r is not None and check.kind in ("status", "status_below"):
-        if check.kind == "status":
-            codes = " ".join(str(c) for c in check.expected)
-            expected = " or ".join(str(c) for c in check.expected)
+    lines += _answered(check, "the failing step", answered, shell)
+    if record.kind in ("status", "status_below"):
+        if record.kind == "status":
+            codes = " ".join(str(code) for code in check.expected)
+            expected = " or ".join(str(code) for code in check.expected)
             condition, words = f'one_of "$STATUS_{r}" {codes}', f"expected status {expected}"
         else:
-            condition = f'[ "$STATUS_{r}" != 000 ] && [ "$STATUS_{r}" -lt {int(check.expected)} ]'
+            condition = f'[ "$STATUS_{r}" -lt {int(check.expected)} ]'
             words = f"expected a status below {int(check.expected)}"
-        message = values.label(f"{check.name}: {words}, got ") + f'"$STATUS_{r} $(body_hint {r})"'
-        return lines + [f"if {condition}; then", "  not_reproduced", "else",
-                        f"  reproduced {message}", "fi"]
-    if check is not None and r is not None and check.kind in ("field", "text"):
-        call = _check_call(check, r, values, check.name)
-        return lines + [f"if message=$({call}); then", "  not_reproduced", "else",
-                        f'  reproduced "$message $(body_hint {r})"', "fi"]
-    # A condition decided by model code (or an error in it) cannot be written as data: the script
-    # counts the failure as reproduced when the response has the status the failing run got.
-    index = r if r is not None else (variables[-1] if variables else None)
-    request = step.requests[variables.index(index)] if index is not None else None
-    name = check.name if check is not None else "the failing check"
-    kind = check.kind if check is not None else "unknown"
+        message = shell.label(f"{record.name}: {words}, got ") + f'"$STATUS_{r} $(body_hint {r})"'
+        return lines + [f"if {condition}; then", "  not_reproduced", "else", f"  reproduced {message}", "fi"]
+    call = _check_call(check, shell, shell.label(record.name))
+    return lines + [f"if message=$({call}); then", "  not_reproduced", "else",
+                    f'  reproduced "$message $(body_hint {r})"', "fi"]
+
+
+def _render_by_status(step: ScriptStep, check: ScriptCheck | None, shell: _Shell) -> list[str]:
+    """A failing condition decided by model code (or an error in it) cannot be written as data:
+    the script counts the failure as reproduced when the response it concerns (the step's last,
+    if none) has the status the failing run got, as ``walk_script`` does."""
+    record: CheckRecord | None = check.record if check is not None else step.record.failed_check
+    number = check.response if check is not None and check.response is not None else \
+        (step.requests[-1].number if step.requests else None)
+    name = record.name if record is not None else "the failing check"
+    kind = record.kind if record is not None else "unknown"
     note = (f"note: {name!r} is a {kind} check in model code that curl cannot evaluate; "
             "it counts as reproduced when the status is the one the failing run got")
-    lines += [
+    lines = [
+        "",
+        "# The failing check: it fails while the bug is there.",
         f"# {name!r} is a {kind} check in model code: curl cannot evaluate it. It counts as".replace("\n", " "),
         "# reproduced when the response has the status the failing run got (a heuristic: the",
         "# status may match while the condition holds).",
-        f"echo {shlex.quote(' '.join(note.split()))}",
+        f"echo {shell.label(' '.join(note.split()))}",
     ]
-    if request is None:
+    if number is None:
         return lines + ["diverged 'the failing step sent no request to compare'"]
-    recorded = "000" if request.status is None else str(request.status)
-    shown = "no response" if request.status is None else recorded
-    message = " ".join(redact_text(check.message if check is not None else name).split())
+    position = [request.number for request in step.requests].index(number)
+    status = step.record.requests[position].status
+    recorded = "000" if status is None else str(status)
+    shown = "no response" if status is None else recorded
+    message = " ".join(redact_text(record.message if record is not None else name).split())
     return lines + [
-        f'if [ "$STATUS_{index}" = {recorded} ]; then',
-        f"  reproduced {values.label(f'{message} (status {shown}, as in the failing run)')}",
+        f'if [ "$STATUS_r{number}" = {recorded} ]; then',
+        f"  reproduced {shell.label(f'{message} (status {shown}, as in the failing run)')}",
         "else",
-        f'  not_reproduced "the status is $STATUS_{index}, the failing run got {shown}"',
+        f'  not_reproduced "the status is $STATUS_r{number}, the failing run got {shown}"',
         "fi",
     ]

@@ -173,13 +173,16 @@ class Memory(dict):
 class CleanupHandle:
     """A registered clean-up; ``cancel()`` withdraws it (safe to call twice)."""
 
-    def __init__(self, pending: list, entry: tuple) -> None:
+    def __init__(self, pending: list, entry: tuple, recorded: tuple[int, int], withdrawn: list) -> None:
         self._pending = pending
         self._entry = entry
+        self._recorded = recorded    # (step index, position in its cleanup_requests)
+        self._withdrawn = withdrawn  # the runner's: what the step now running withdrew
 
     def cancel(self) -> None:
         if any(item is self._entry for item in self._pending):
             self._pending[:] = [item for item in self._pending if item is not self._entry]
+            self._withdrawn.append(self._recorded)
 
 
 class _Aborted(Exception):
@@ -283,7 +286,8 @@ class StepContext:
         entry = (self.actor, self._runner.tokens.get(self.actor), method, template, path_vars,
                  len(self._runner.steps), self.action)
         self._runner.cleanups.append(entry)
-        return CleanupHandle(self._runner.cleanups, entry)
+        recorded = (len(self._runner.steps), len(self.cleanup_requests) - 1)
+        return CleanupHandle(self._runner.cleanups, entry, recorded, self._runner.withdrawn)
 
     # --- checks ----------------------------------------------------------------------------
     def _index(self, response: httpx.Response) -> int | None:
@@ -389,6 +393,7 @@ class JourneyRunner:
         self.steps: list[StepRecord] = []
         self.pools: dict[str, list[Resource]] = {kind: [] for kind in model.resources}
         self.cleanups: list[tuple] = []
+        self.withdrawn: list[tuple[int, int]] = []  # clean-ups the running step withdrew
         self.choices: list[tuple[str, Action] | None] = []  # what each Hypothesis step chose
         self.ended = False
         self.outcome = "passed"
@@ -456,6 +461,7 @@ class JourneyRunner:
         context = StepContext(self, actor, action.name)
         source = self.states[actor]
         started = time.perf_counter()
+        self.withdrawn.clear()
         result: Any = None
         failed: CheckRecord | None = None
         requires: set[str] = set()
@@ -495,7 +501,8 @@ class JourneyRunner:
             target=self.states[actor], data=to_jsonable(data), requests=tuple(context.requests),
             checks=tuple(context.checks), outcome=outcome,
             duration_ms=duration_ms, tags=tuple(context.tags), produced=produced,
-            cleanups=context.cleanups_registered, cleanup_requests=tuple(context.cleanup_requests), reads=tuple(sorted(reads)), writes=tuple(sorted(writes)),
+            cleanups=context.cleanups_registered, cleanup_requests=tuple(context.cleanup_requests),
+            cancelled_cleanups=tuple(self.withdrawn), reads=tuple(sorted(reads)), writes=tuple(sorted(writes)),
             requires=tuple(sorted(requires)),
             fingerprint=fingerprint.id if fingerprint else None)
         self.steps.append(record)

@@ -171,12 +171,14 @@ class SessionHistory:
         return (first, window) if window else None
 
     def _walked(self, creation: _Creation) -> tuple[tuple[StepRecord, ...], int]:
-        """The creating journey up to its own failure, if it had one (a setup walk that fails is
-        no setup), and the creating step's index in it."""
+        """The creating journey up to its own new failure, if it had one (a setup walk that fails
+        is no setup), and the creating step's index in it."""
         journey = self._journeys.get(creation.journey) or self._pinned.get(creation.journey)
         if journey is not None and creation.step.index < len(journey):
-            end = next((i for i, s in enumerate(journey) if s.outcome != "passed"), len(journey))
-            return tuple(journey[:end]), creation.step.index
+            # A known failure met on the way did not end the journey; a new one did.
+            end = next((i for i, s in enumerate(journey) if s.outcome == "failed"), len(journey))
+            if creation.step.index < end:
+                return tuple(journey[:end]), creation.step.index
         return (creation.step,), 0  # that journey is too old to be kept whole: the creating step alone
 
 

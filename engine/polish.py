@@ -65,11 +65,20 @@ def _remove_with_fresh_data(failure: StepFailure, *, model: Model, replay: Repla
     progress = True
     while progress:
         progress = False
-        for candidate in _removals(best.steps, start, sources):
+        for candidate, removed in _removals(best.steps, start, sources):
             if budget.spent:
                 return best, False
-            found = _search(attrs.evolve(best, steps=candidate), model=model, replay=replay, budget=budget,
-                            seed=seed, phases=[Phase.generate], max_examples=4)
+            trial = attrs.evolve(best, steps=candidate)
+            found = _search(trial, model=model, replay=replay, budget=budget, seed=seed,
+                            phases=[Phase.generate], max_examples=4)
+            # A step of the same action as a removed one may be what its data has to make up for
+            # (one dearer item instead of two): fresh data for that step alone, the rest as recorded.
+            kin = [i for i, step in enumerate(candidate[:-1]) if step.action in {s.action for s in removed}]
+            for index in kin:
+                if found is not None or budget.spent:
+                    break
+                found = _search(trial, model=model, replay=replay, budget=budget, seed=seed,
+                                phases=[Phase.generate], max_examples=6, vary={index})
             if found is not None:
                 best, progress = found, True
                 break
@@ -85,15 +94,20 @@ def _removals(steps: tuple[StepRecord, ...], start: str, sources):
     for removed in singles + pairs:
         candidate = tuple(s for i, s in enumerate(steps) if i not in removed)
         if walkable(candidate, start, sources):
-            yield candidate
+            yield candidate, [steps[i] for i in sorted(removed)]
 
 
 def _search(failure: StepFailure, *, model: Model, replay: Replayer, budget: Budget, seed: int,
-            phases: list[Phase], max_examples: int) -> StepFailure | None:
-    """A Hypothesis search over the data of ``failure``'s steps: the last failing outcome it saw."""
+            phases: list[Phase], max_examples: int, vary: set[int] | None = None) -> StepFailure | None:
+    """A Hypothesis search over the data of ``failure``'s steps (only those in ``vary``, if given;
+    the others keep their recorded data): the last failing outcome it saw."""
     actions = [model.action_named(step.action) for step in failure.steps]
     drawn_keys = [[key for key, value in action.data.items() if not isinstance(value, ResourceKind)]
                   for action in actions]
+    if vary is not None:
+        drawn_keys = [keys if index in vary else [] for index, keys in enumerate(drawn_keys)]
+        if not any(drawn_keys):
+            return None
     if not any(drawn_keys) and Phase.shrink in phases:
         return None
     strategy = st.tuples(*[st.fixed_dictionaries({key: action.data[key] for key in keys})

@@ -120,6 +120,8 @@ class StepRecord:
     requires: tuple[str, ...] = ()  # memory keys its precondition read
     # The clean-ups it registered: {"method", "template", "path_vars", "headers", "links"}
     cleanup_requests: tuple[dict[str, Any], ...] = ()
+    # Clean-ups of earlier steps (or of this one) it withdrew: (step index, position in its cleanup_requests)
+    cancelled_cleanups: tuple[tuple[int, int], ...] = ()
 
     @property
     def created(self) -> bool:

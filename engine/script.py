@@ -37,7 +37,7 @@ from .records import CheckRecord, Failure, RequestRecord, StepRecord
 from .redact import is_secret_name
 
 __all__ = ["Ref", "Tag", "Secret", "Text", "ScriptRequest", "ScriptCheck", "ScriptStep", "Script",
-           "ScriptOutcome", "Recorder", "build_script", "walk_script", "EVALUATED_KINDS", "SECRET_PREFIX"]
+           "ScriptOutcome", "Recorder", "build_script", "walk_script", "RUN_TIME", "EVALUATED_KINDS", "SECRET_PREFIX"]
 
 EVALUATED_KINDS = ("status", "status_below", "field", "text")  # checks a script can evaluate as data
 SECRET_PREFIX = "JOURNEYS_SECRET_"
@@ -124,6 +124,7 @@ class Script:
     steps: tuple[ScriptStep, ...]
     walk_titles: tuple[str, ...]
     tags: int
+    tag_values: dict[str, int] = attrs.field(factory=dict)  # recorded tag -> its Tag number (for labels)
 
     @property
     def failing_step(self) -> ScriptStep:
@@ -168,9 +169,12 @@ class _Builder:
         steps = []
         walks = self.failure.walks
         for walk, (title, records) in enumerate(walks):
+            # Clean-ups a later step of the walk withdrew (``handle.cancel()``) are not part of it.
+            self.cancelled = {tuple(cancel) for record in records for cancel in record.cancelled_cleanups}
             for record in records:
                 steps.append(self._step(walk, title, walk < len(walks) - 1, record))
-        return Script(steps=tuple(steps), walk_titles=tuple(title for title, _ in walks), tags=len(self.tags))
+        return Script(steps=tuple(steps), walk_titles=tuple(title for title, _ in walks), tags=len(self.tags),
+                      tag_values=dict(self.tags))
 
     def _step(self, walk: int, title: str, setup: bool, record: StepRecord) -> ScriptStep:
         failing = record is self.failure.failing_step
@@ -183,7 +187,8 @@ class _Builder:
                                           self.counter, fallback_path=request.path))
         cleanups = tuple(self._request(walk, c["method"], c["template"], c.get("path_vars"), None, None,
                                        c.get("headers") or {}, c.get("links") or (), 0)
-                         for c in record.cleanup_requests)
+                         for position, c in enumerate(record.cleanup_requests)
+                         if (record.index, position) not in self.cancelled)
         final = record.failed_check if failing else None
         script_checks = []
         for check in record.checks:

@@ -104,7 +104,8 @@ def slices(steps: tuple[StepRecord, ...], start: str, sources: Sources, *,
            creators: int = 4) -> list[list[int]]:
     """Candidate paths for the failing (last) step, cheapest guess first, each tried with one replay.
 
-    The narrowest slice, the narrow one, the wide one, then the narrow slice with
+    The narrowest slice, the narrow one, the wide one, the one with the last writer
+    of each key read per action, then the narrow slice with
     one step that left data on the target (latest first): a failure often hangs
     on data an earlier step stored, which no recorded dependency shows. Last,
     every step that changed something on the target (a request other than GET
@@ -114,6 +115,12 @@ def slices(steps: tuple[StepRecord, ...], start: str, sources: Sources, *,
     narrow = dependency_slice(steps, start)
     found = [dependency_slice(steps, start, sources=sources), narrow,
              dependency_slice(steps, start, wide=True)]
+    # What the target keeps shows only through what each kind of step last did to it: the last
+    # writer of each key the failing step read, per action (the last add, coupon and removal of a cart).
+    kinds = set(narrow)
+    for i in _last_writers_per_action(steps, len(steps) - 1):
+        kinds |= set(dependency_slice(steps, start, of=i))
+    found.append(sorted(kinds))
     made = [i for i in range(len(steps) - 2, -1, -1) if steps[i].created and i not in narrow][:creators]
     found += [sorted(set(narrow) | set(dependency_slice(steps, start, of=i))) for i in made]
     changes = set(narrow)
@@ -143,6 +150,21 @@ def _dependencies(steps: tuple[StepRecord, ...], position: int, start: str, wide
     elif step.source != start:  # nothing recorded brought the actor here: keep what it did before
         needed |= {i for i in range(position) if steps[i].actor == step.actor}
     return needed
+
+
+def _last_writers_per_action(steps: tuple[StepRecord, ...], position: int) -> set[int]:
+    """For each key step ``position`` read, the latest earlier step of each action that wrote it."""
+    step = steps[position]
+    found: set[int] = set()
+    for key in {*step.reads, *step.requires}:
+        shared = key.startswith("shared:")
+        actions: set[str] = set()
+        for i in range(position - 1, -1, -1):
+            earlier = steps[i]
+            if (shared or earlier.actor == step.actor) and earlier.action not in actions and key in earlier.writes:
+                actions.add(earlier.action)
+                found.add(i)
+    return found
 
 
 def _last_writers(steps: tuple[StepRecord, ...], position: int, actor: str, key: str) -> set[int]:

@@ -75,6 +75,7 @@ def _step(data: dict[str, Any]) -> StepRecord:
     rest = {k: v for k, v in data.items() if k not in ("requests", "checks")}
     for name in ("tags", "reads", "writes", "requires", "cleanup_requests"):
         rest[name] = tuple(rest.get(name, ()))
+    rest["cancelled_cleanups"] = tuple(tuple(pair) for pair in rest.get("cancelled_cleanups", ()))
     return StepRecord(requests=requests, checks=checks, **rest)
 
 

@@ -307,8 +307,17 @@ def test_bug_reviews_outlive_account(make_client: MakeClient) -> None:
         assert len(client.get("/api/reviews/recent").json()["reviews"]) == left
 
 
-def test_the_last_two_bugs_are_opt_in() -> None:
-    assert set(BUGS) - set(DEFAULT_BUGS) == {"delivery_note_copy", "reviews_outlive_account"}
+def test_every_bug_is_on_by_default() -> None:
+    assert DEFAULT_BUGS == BUGS
+
+
+def test_reset_forgets_every_account_and_review(make_client: MakeClient) -> None:
+    client = make_client()
+    author = Shopper(client)
+    assert author.review("still here?").status_code == 201
+    assert client.post("/__reset").status_code == 200
+    assert client.get("/api/reviews/recent").json()["reviews"] == []
+    assert author.call("GET", "/api/orders").status_code == 401  # the token is gone with the account
 
 
 def test_same_seed_same_ids(make_client: MakeClient) -> None:

@@ -12,6 +12,11 @@ reproductions:
 - any signed-in user can read another user's order: sign_up, add_to_cart, checkout
   (first customer), sign_up, view_order (second customer) (5 steps)
 - the payment provider answers 503 now and then: intermittent, never a regression
+- the catalogue's delivery note was edited to the wrong threshold: a content change (1 step)
+- a deleted account's reviews stay: with the Latin-1 bug, a review whose clean-up failed
+  breaks every later read of the recent reviews. Whichever the walk meets first names
+  the review bug: a regression (the 3 steps above) or left-behind state, which the shop
+  model's reset lets the engine confirm, traced to the post_review that left the review.
 """
 
 from __future__ import annotations
@@ -40,6 +45,21 @@ def deterministic(report):
     return {f["fingerprint"]["action"]: f for f in report["failures"] if f["kind"] == "regression"}
 
 
+def review_bug(report):
+    """The review bug's failure and its post_review step, whichever way it was met."""
+    for failure in report["failures"]:
+        if failure["fingerprint"]["action"] != "read_recent_reviews":
+            continue
+        if failure["kind"] == "regression":
+            (review,) = [s for s in failure["steps"] if s["action"] == "post_review"]
+            return failure, review
+        if failure["kind"] == "left-behind":
+            left = failure["left_behind"]
+            assert left["confirmed"] and [s["action"] for s in failure["steps"]] == ["read_recent_reviews"], left
+            return failure, left["steps"][left["step"]]
+    raise AssertionError(f"the review bug was not found: {[f['fingerprint'] for f in report['failures']]}")
+
+
 def check_bugs_found_and_minimal(report):
     """Every seeded deterministic bug is found; where the engine claims a minimal path, it is.
 
@@ -48,23 +68,30 @@ def check_bugs_found_and_minimal(report):
     the coupon in its path. Nothing else may be reported as a regression.
     """
     found = deterministic(report)
-    assert set(EXPECTED) <= set(found), [f["fingerprint"] for f in report["failures"]]
+    failure, review = review_bug(report)
+    expected = {action: steps for action, steps in EXPECTED.items()
+                if action != "read_recent_reviews" or failure["kind"] == "regression"}
+    assert set(expected) <= set(found), [f["fingerprint"] for f in report["failures"]]
     for action, failure in found.items():
         walked = [s["action"] for s in failure["steps"]]
-        if action not in EXPECTED:
+        if action not in expected:
             assert "apply_coupon" in walked and "money amounts are never negative" in failure["message"] \
                 or "expected total >= 0" in failure["message"], (action, walked, failure["message"])
             continue
-        steps = EXPECTED[action]
+        steps = expected[action]
         assert walked[-1] == action and failure["replays_failed"] == failure["replays_run"] == 5
         if failure["minimal"]:
             # The two customers' steps may interleave; the minimal set of steps may not differ.
             assert sorted(walked) == sorted(steps), (action, walked)
         else:
-            assert len(steps) <= len(walked) <= len(steps) + 3, (action, walked)
-    (review,) = [s for s in found["read_recent_reviews"]["steps"] if s["action"] == "post_review"]
-    text = review["data"]["text"]
-    assert len(text) == 1 and ord(text) > 255, text  # one character outside Latin-1
+            # The budget ran out first. A data-dependent bug met late in a long journey (the coupon's
+            # minimum spend, in a cart changed twenty times) can keep about twice its minimal steps;
+            # the engine says so ("not proven minimal"). Seed 7 of the main exploration does this.
+            assert len(steps) <= len(walked) <= 2 * len(steps) + 1, (action, walked)
+            assert any("not proven minimal" in note for note in failure["notes"]), failure["notes"]
+    assert any(ord(ch) > 255 for ch in review["data"]["text"]), review["data"]  # outside Latin-1
+    copy = [f for f in report["failures"] if f["fingerprint"]["action"] == "browse_catalogue"]
+    assert [(f["kind"], len(f["steps"])) for f in copy] == [("content-change", 1)], copy
     for failure in report["failures"]:
         assert failure["kind"] != "intermittent" or failure["fingerprint"]["action"] == "checkout", failure
 
@@ -105,12 +132,13 @@ def test_authorisation_bug_needs_two_customers(exploration):
 
 def test_data_dependent_bug_shrinks_to_one_character_outside_latin1_from_the_strategy(exploration):
     _, _, report = exploration
-    (review,) = [s for s in deterministic(report)["read_recent_reviews"]["steps"]
-                 if s["action"] == "post_review"]
-    assert len(review["data"]["text"]) == 1 and ord(review["data"]["text"]) > 255
-    (sign_up,) = [s for s in deterministic(report)["read_recent_reviews"]["steps"] if s["action"] == "sign_up"]
-    # Simplified data stays inside what strategies.emails() draws: the reserved example domains.
-    assert sign_up["data"]["email"].rpartition("@")[2] in ("example.com", "example.org", "example.net")
+    failure, review = review_bug(report)
+    if failure["kind"] == "regression":  # a left-behind setup keeps its data as the journey drew it
+        assert len(review["data"]["text"]) == 1 and ord(review["data"]["text"]) > 255
+    steps = failure["steps"] if failure["kind"] == "regression" else failure["left_behind"]["steps"]
+    for sign_up in [s for s in steps if s["action"] == "sign_up"]:
+        # Simplified data stays inside what strategies.emails() draws: the reserved example domains.
+        assert sign_up["data"]["email"].rpartition("@")[2] in ("example.com", "example.org", "example.net")
 
 
 def test_intermittent_503_is_never_a_regression(exploration):

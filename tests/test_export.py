@@ -3,6 +3,8 @@ from those responses at run time, drawn values are written as drawn, secrets nev
 
 from __future__ import annotations
 
+import attrs
+
 from engine.export_pytest import render_pytest
 from engine.records import CheckRecord, Failure, Fingerprint, RequestRecord, StepRecord
 
@@ -83,3 +85,24 @@ def test_an_unlinked_secret_header_is_read_from_the_environment():
     source = render_pytest(failure_of(view), model="m", target="demo")
     assert "YWxpY2U6czNjcjN0" not in source and "k-123" not in source
     assert "secret('JOURNEYS_SECRET_AUTHORIZATION')" in source and "secret('JOURNEYS_SECRET_X_API_KEY')" in source
+
+
+def test_clean_ups_run_in_finally_and_a_withdrawn_one_is_left_out():
+    from engine.script import build_script
+
+    cleanup = {"method": "DELETE", "template": "/api/reviews/{review_id}", "path_vars": {"review_id": "rev_1"},
+               "headers": {}, "links": [link(("path", "review_id"), 1, ["id"])]}
+    post = StepRecord(index=1, actor="alice", action="post_review", source="signed_in", target="signed_in",
+                      data={}, outcome="passed", duration_ms=1, cleanups=1, cleanup_requests=(cleanup,),
+                      requests=(request("POST", "/api/reviews", json={"text": "x"}, status=201,
+                                        response={"id": "rev_1"}),), checks=(status(201),))
+    read = StepRecord(index=2, actor="alice", action="read", source="signed_in", target="signed_in", data={},
+                      outcome="failed", duration_ms=1, requests=(request("GET", "/api/reviews", status=500),),
+                      checks=(status(200, passed=False, actual=500),))
+    source = render_pytest(failure_of(SIGN_UP, post, read), model="m", target="demo")
+    compile(source, "reproduction.py", "exec")
+    assert "cleanups.append(lambda: client.delete(path('/api/reviews/{review_id}', review_id=r2.json()['id'])" \
+        in source and "finally:" in source
+    withdrawn = attrs.evolve(read, cancelled_cleanups=((1, 0),))
+    script = build_script(failure_of(SIGN_UP, post, withdrawn))
+    assert [step.cleanups for step in script.steps] == [(), (), ()]

@@ -3,9 +3,13 @@
 The real part runs the scripts of every failure of the suite's main exploration (see conftest)
 that fails on any clean target (regressions and content changes) with bash against the demo
 served on other ports: with its bugs on each one reproduces (exit 1), on the fixed build none
-does (exit 0). A small recording server checks
-what a script actually sends: unicode and shell metacharacters in a JSON body, a secret
-from the environment, the token and id that this run's responses gave.
+does (exit 0). Small recording servers check what a script built from hand-made records
+actually sends: unicode and shell metacharacters in a JSON body, a secret from the
+environment, the token and ids that this run's responses gave (where a recorded link says
+the value came from a response, an integer id staying an integer in the body; a drawn value
+that only equals a response field is sent as drawn), and the clean-ups, sent when the script
+exits whatever its verdict. On each of them the engine's own walk of the same script
+(``walk_script``) comes to the same verdict as the bash script.
 """
 
 from __future__ import annotations
@@ -21,12 +25,18 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import httpx
 import pytest
 
 from engine.export_curl import render_curl
-from engine.records import CheckRecord, Failure, Fingerprint, RequestRecord, StepRecord
+from engine.records import CheckRecord, Failure, Fingerprint, LeftBehind, RequestRecord, StepRecord
+from engine.script import build_script, walk_script
 from engine.store import connect
 from engine.stored_failures import load_failure
+from engine.transport import TargetClient
 
 from .conftest import run_journeys
 
@@ -142,12 +152,32 @@ def test_export_curl_of_an_unknown_id_is_one_line(exported):
 
 # --- what a script sends, seen by a small recording server -----------------------------------------
 TEXT = "Ā 'single' \"double\" $HOME `ls` \\n {{x}} 😀 <<'JSON'\nJSON\n%s"
+VERDICTS = {"reproduced": 1, "not reproduced": 0, "diverged": 3}  # walk_script's verdict -> the exit status
 
 
-def request(method, path, *, template=None, json=None, headers=None, status=200, response=None):
-    return RequestRecord(method=method, template=template or path, path=path, params=None, json=json,
+def request(method, template, *, path_vars=None, params=None, json=None, headers=None, status=200, response=None,
+            links=()):
+    path = template.format_map({name: quote(str(value), safe="") for name, value in (path_vars or {}).items()})
+    return RequestRecord(method=method, template=template, path=path, params=params, json=json,
                          headers=headers or {}, status=status, response_json=response, response_text="",
-                         response_bytes=0, elapsed_ms=1.0)
+                         response_bytes=0, elapsed_ms=1.0, path_vars=path_vars, links=tuple(links))
+
+
+def link(at, step, path, request=0, prefix=""):
+    """A recorded provenance link: the value at ``at`` came from step ``step``'s response at ``path``."""
+    return {"at": list(at), "step": step, "request": request, "path": list(path), "prefix": prefix}
+
+
+def status(code, passed=True, actual=None, message=""):
+    return CheckRecord(name=f"status is {code}", kind="status", passed=passed, expected=[code],
+                       actual=actual or code, message=message, response=0)
+
+
+def failure_of(steps, left_behind=None) -> Failure:
+    final = steps[-1].failed_check
+    return Failure(fingerprint=Fingerprint(steps[-1].action, final.name, "5xx"), kind="regression",
+                   message=final.message, steps=tuple(steps), replays_failed=5, replays_run=5,
+                   found_in_journey=1, seed=1, tool_version="0.1.0", left_behind=left_behind)
 
 
 def recorded_failure(final: CheckRecord) -> Failure:
@@ -158,22 +188,20 @@ def recorded_failure(final: CheckRecord) -> Failure:
                           json={"email": "a+jyabc123x1@example.com", "password": "***", "text": TEXT},
                           response={"token": "***", "user_id": "usr_0123456789",
                                     "email": "a+jyabc123x1@example.com"}),),
-        checks=(CheckRecord(name="status is 201", kind="status", passed=True, expected=[201], actual=201,
-                            message="", response=0),
+        checks=(status(201),
                 CheckRecord(name="email == 'a+jyabc123x1@example.com'", kind="field", passed=True,
                             expected={"path": ["email"], "op": "==", "value": "a+jyabc123x1@example.com"},
                             actual="a+jyabc123x1@example.com", message="", response=0)))
     view = StepRecord(
         index=1, actor="alice", action="view_me", source="signed_in", target="signed_in", data={},
         outcome="failed", duration_ms=1,
-        requests=(request("GET", "/api/users/usr_0123456789", template="/api/users/{user_id}",
+        requests=(request("GET", "/api/users/{user_id}", path_vars={"user_id": "usr_0123456789"},
                           headers={"Authorization": "Bearer ***"}, status=200 if final.kind == "field" else 500,
-                          response={"error": "internal"}),),
-        checks=(CheckRecord(name="status is 200", kind="status", passed=True, expected=[200], actual=200,
-                            message="", response=0), final) if final.kind == "field" else (final,))
-    return Failure(fingerprint=Fingerprint("view_me", final.name, "5xx"), kind="regression",
-                   message=final.message, steps=(sign_up, view), replays_failed=5, replays_run=5,
-                   found_in_journey=1, seed=1, tool_version="0.1.0")
+                          response={"error": "internal"},
+                          links=[link(("path", "user_id"), 0, ["user_id"]),
+                                 link(("headers", "Authorization"), 0, ["token"], prefix="Bearer ")]),),
+        checks=(status(200), final) if final.kind == "field" else (final,))
+    return failure_of([sign_up, view])
 
 
 STATUS_CHECK = CheckRecord(name="status is 200", kind="status", passed=False, expected=[200], actual=500,
@@ -213,19 +241,19 @@ class Shop:
 def serve():
     servers = []
 
-    def start(shop: Shop) -> str:
+    def start(shop) -> str:
         class Handler(BaseHTTPRequestHandler):
             def _handle(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 status, answer = shop.answer(self.command, self.path, dict(self.headers), body)
-                data = json.dumps(answer).encode()
+                data = b"" if answer is None else json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST = _handle
+            do_GET = do_POST = do_PUT = do_DELETE = _handle
 
             def log_message(self, *args):
                 pass
@@ -239,6 +267,13 @@ def serve():
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+def walked(failure: Failure, url: str) -> int:
+    """The exit status the engine's own walk of the same script stands for."""
+    with httpx.Client(base_url=url, timeout=10) as client:
+        outcome = walk_script(build_script(failure), TargetClient(client, retries=0), setup=True)
+    return VERDICTS[outcome.verdict]
 
 
 @pytest.mark.parametrize("final", [STATUS_CHECK, FIELD_CHECK, CONDITION_CHECK], ids=lambda c: c.kind)
@@ -281,3 +316,161 @@ def test_a_script_sends_this_runs_values_and_decides_on_the_failing_check(final,
 
     unreachable = run_script(script, "http://127.0.0.1:9")
     assert unreachable.returncode == 3 and "no response" in unreachable.stdout
+
+    # The engine's own walk of the same script comes to the same verdict on each target.
+    for mode, exit_status in (("bug", 1), ("fixed", 0), ("diverge", 3)):
+        assert walked(failure, serve(Shop(mode, wrong_field=final.kind == "field"))) == exit_status, mode
+
+
+# --- integer ids, drawn literals and clean-ups -------------------------------------------------------
+RECORDED_ID = 41  # what the failing run's target handed out; a live target hands out others
+
+
+def create_step(index: int = 0) -> StepRecord:
+    """Creates an item (answered with an integer id) and registers its removal."""
+    return StepRecord(
+        index=index, actor="alice", action="create_item", source="anonymous", target="has_item", data={},
+        outcome="passed", duration_ms=1, cleanups=1,
+        requests=(request("POST", "/api/items", json={"name": "lamp"}, status=201,
+                          response={"id": RECORDED_ID, "ref": "itm_0000000041"}),),
+        checks=(status(201),),
+        cleanup_requests=({"method": "DELETE", "template": "/api/items/{item_id}",
+                           "path_vars": {"item_id": RECORDED_ID}, "headers": {},
+                           "links": [link(("path", "item_id"), index, ["id"])]},))
+
+
+def update_step(index: int = 1, created_by: int = 0) -> StepRecord:
+    """Sends the id back in the path, the query and the body; ``label`` and ``count`` are drawn values
+    that happen to equal fields of the create response, so they are sent as drawn."""
+    body = {"id": RECORDED_ID, "label": "itm_0000000041", "count": RECORDED_ID}
+    return StepRecord(
+        index=index, actor="alice", action="update_item", source="has_item", target="has_item", data={},
+        outcome="failed", duration_ms=1,
+        requests=(request("PUT", "/api/items/{item_id}", path_vars={"item_id": RECORDED_ID},
+                          params={"item": RECORDED_ID, "q": "a b&c"}, json=body,
+                          response={"id": RECORDED_ID, "count": RECORDED_ID + 1},
+                          links=[link(("path", "item_id"), created_by, ["id"]),
+                                 link(("params", "item"), created_by, ["id"]),
+                                 link(("json", "id"), created_by, ["id"])]),),
+        checks=(status(200),
+                CheckRecord(name="it is the same item", kind="field", passed=True,
+                            expected={"path": ["id"], "op": "==", "value": RECORDED_ID}, actual=RECORDED_ID,
+                            message="", response=0, links=(link(("value",), created_by, ["id"]),)),
+                CheckRecord(name="the count is kept", kind="field", passed=False,
+                            expected={"path": ["count"], "op": "==", "value": RECORDED_ID},
+                            actual=RECORDED_ID + 1, message="the count is kept: expected count == 41, got 42",
+                            response=0)))
+
+
+class Items:
+    """Hands out integer ids from 1234 on; ``bug`` miscounts, ``diverge`` cannot create."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.next_id = 1234
+        self.items: dict[int, dict] = {}
+        self.received: list[tuple[str, str, Any]] = []
+
+    def answer(self, method, path, headers, body):
+        sent = json.loads(body) if body else None
+        self.received.append((method, path, sent))
+        parts = urlsplit(path)
+        if method == "POST" and parts.path == "/api/items":
+            if self.mode == "diverge":
+                return 500, {"error": "internal"}
+            self.next_id += 1
+            self.items[self.next_id] = dict(sent)
+            return 201, {"id": self.next_id, "ref": f"itm_live_{self.next_id}"}
+        number = int(parts.path.rpartition("/")[2]) if parts.path.rpartition("/")[2].isdigit() else None
+        if number not in self.items:
+            return 404, {"error": "not found"}
+        if method == "PUT":
+            count = sent["count"] + (1 if self.mode == "bug" else 0)
+            return 200, {"id": sent["id"], "count": count}
+        if method == "DELETE":
+            del self.items[number]
+            return (500, {"error": "internal"}) if self.mode == "bug" else (204, None)
+        return 405, {"error": "method not allowed"}
+
+
+def test_an_integer_id_goes_into_the_path_and_stays_an_integer_in_the_body(serve, tmp_path):
+    failure = failure_of([create_step(), update_step()])
+    script = tmp_path / "reproduce.sh"
+    script.write_text(render_curl(failure, model="m", target="demo"), encoding="utf-8")
+    shop = Items("fixed")
+    ran = run_script(script, serve(shop))
+    assert ran.returncode == 0, ran.stdout + ran.stderr  # the typed guard "it is the same item" held
+    puts = [(path, sent) for method, path, sent in shop.received if method == "PUT"]
+    assert len(puts) == 1
+    path, sent = puts[0]
+    assert urlsplit(path).path == "/api/items/1235"
+    assert parse_qs(urlsplit(path).query) == {"item": ["1235"], "q": ["a b&c"]}
+    assert sent["id"] == 1235 and type(sent["id"]) is int
+    assert walked(failure, serve(Items("fixed"))) == 0
+
+
+def test_a_drawn_literal_equal_to_a_response_field_is_sent_as_drawn(serve, tmp_path):
+    """No guess from equal values: only a recorded link makes a run-time value."""
+    failure = failure_of([create_step(), update_step()])
+    text = render_curl(failure, model="m", target="demo")
+    assert '"label": "itm_0000000041"' in text and '"count": 41' in text
+    assert "r1_ref" not in text  # the "ref" field is never captured
+    script = tmp_path / "reproduce.sh"
+    script.write_text(text, encoding="utf-8")
+    shop = Items("fixed")
+    assert run_script(script, serve(shop)).returncode == 0
+    sent = next(sent for method, _, sent in shop.received if method == "PUT")
+    assert sent["label"] == "itm_0000000041" and sent["count"] == RECORDED_ID  # not this run's ref or id
+
+
+def test_clean_ups_run_at_exit_and_keep_the_exit_status(serve, tmp_path):
+    failure = failure_of([create_step(), update_step()])
+    script = tmp_path / "reproduce.sh"
+    script.write_text(render_curl(failure, model="m", target="demo"), encoding="utf-8")
+
+    bug = Items("bug")  # the failing check fails, and the clean-up itself answers 500
+    ran = run_script(script, serve(bug))
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    assert [(method, path) for method, path, _ in bug.received][-1] == ("DELETE", "/api/items/1235")
+    assert not bug.items
+    lines = ran.stdout.rstrip().splitlines()
+    assert lines[-2] == "clean-up of step 1: alice DELETE /api/items/{item_id} -> 500"
+    assert lines[-1].startswith("REPRODUCED: the count is kept: expected count == 41, got 42"), ran.stdout
+
+    fixed = Items("fixed")
+    assert run_script(script, serve(fixed)).returncode == 0
+    assert ("DELETE", "/api/items/1235", None) in fixed.received and not fixed.items
+
+    # Nothing was created: the clean-up's id cannot be read, so it is skipped.
+    diverging = Items("diverge")
+    ran = run_script(script, serve(diverging))
+    assert ran.returncode == 3, ran.stdout + ran.stderr
+    assert [method for method, _, _ in diverging.received] == ["POST"]
+
+    # The engine's walk sends the same clean-ups.
+    for mode, exit_status in (("bug", 1), ("fixed", 0), ("diverge", 3)):
+        shop = Items(mode)
+        assert walked(failure, serve(shop)) == exit_status, mode
+        assert [method for method, _, _ in shop.received] == (["POST"] if mode == "diverge"
+                                                              else ["POST", "PUT", "DELETE"])
+
+
+def test_a_setup_walk_runs_first_and_its_clean_ups_when_it_ends(serve, tmp_path):
+    setup = LeftBehind(run_id="run1", journey=3, step=0, created_at=0.0, evidence="a clean-up failed",
+                       last_passed_journey=2, first_failed_journey=4, steps=(create_step(),), confirmed=True)
+    failure = failure_of([create_step(), update_step()], left_behind=setup)
+    text = render_curl(failure, model="m", target="demo")
+    assert "# --- setup: journey 3 of run run1, which left the data behind" in text
+    assert "# --- the failing path" in text
+    script = tmp_path / "reproduce.sh"
+    script.write_text(text, encoding="utf-8")
+    shop = Items("bug")
+    ran = run_script(script, serve(shop))
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    assert ran.stdout.splitlines()[:3] == ["setup step 1: alice POST /api/items -> 201",
+                                          "clean-up of setup step 1: alice DELETE /api/items/{item_id} -> 500",
+                                          "step 1: alice POST /api/items -> 201"]
+    assert [(method, path) for method, path, _ in shop.received] == [
+        ("POST", "/api/items"), ("DELETE", "/api/items/1235"), ("POST", "/api/items"),
+        ("PUT", "/api/items/1236?item=1236&q=a+b%26c"), ("DELETE", "/api/items/1236")]
+    assert walked(failure, serve(Items("bug"))) == 1
