@@ -15,13 +15,16 @@ created the data:
 - the failure's minimal path creates nothing itself, and
 - the failing action passed earlier in the session, before it first failed on
   a journey that had created nothing before the failing step, and
-- some step created data between that last pass and that first failure: the
-  first such step whose clean-up failed, or else the first such step. The
-  first, because once the offending data is there the action does not pass
-  again, while the time from there to the first failure on an empty path can
-  be long (shrinking another failure, say) and full of harmless leftovers.
+- some step created data from the journey of that last pass (whose clean-ups
+  ran after it) to that first failure: the first such step whose clean-up
+  failed, or else the first such step. The first, because once the offending
+  data is there the action does not pass again, while the time from there to
+  the first failure on an empty path can be long (shrinking another failure,
+  say) and full of harmless leftovers.
 
-The rule is a heuristic and says so in its evidence line. A copy change
+The rule is a heuristic and says so in its evidence line; ``candidates`` lists
+the journeys of that window for ``engine.left_behind_experiment`` to confirm
+one by experiment where the model can reset the target. A copy change
 deployed mid-session, for instance, also makes an action that used to pass
 fail on a path that creates nothing; it is labelled left-behind only when data
 was created in that window, and the evidence says whether a clean-up failed.

