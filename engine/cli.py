@@ -26,13 +26,13 @@ from .demo.app import BUGS as DEMO_BUGS
 from .records import FAILURE_KINDS
 from .store.report import print_report, print_table, wide_console
 from .stored_failures import find_failure, load_failure, needs_model, replay_stored
-from .explorer import ExploreSettings, Explorer
+from .explorer import ExploreSettings, Explorer, default_user_agent
 from .graph import to_dot, to_mermaid
 from .loader import load_model
 from .report_json import JsonReport
 from .reproductions import ReproductionWriter
 from .terminal import TerminalView
-from .transport import TargetClient, open_target, preflight
+from .transport import TargetClient, allowed_host, open_target, preflight
 from .validate import problems
 
 __all__ = ["main", "cli"]
@@ -92,6 +92,15 @@ def cli() -> None:
               help="Replays of each failure's path that decide regression or intermittent.")
 @click.option("--shrink-budget", type=click.IntRange(min=0), default=300, show_default=True,
               help="Requests one failure may spend on shrinking; then the smallest path so far is kept.")
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="HOST[:PORT]",
+              help="Another host requests may go to besides the target's (repeatable); any other is refused "
+                   "before it is sent.")
+@click.option("--run-header", default="X-Journeys-Run", show_default=True, metavar="NAME",
+              help="Header carrying the run id on every request, so the target can filter test traffic ('' for none).")
+@click.option("--user-agent", default=None, metavar="TEXT",
+              help="User-Agent of every request [default: journeys/<version> (run <id>)].")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.01), default=10.0, show_default=True,
+              metavar="SECONDS", help="Seconds to wait for each answer.")
 @click.option("--reset/--no-reset", default=True, show_default=True,
               help="Use the model's @model.reset (if it declares one) to confirm left-behind state by experiment; "
                    "--no-reset on a target that must not be reset.")
@@ -105,18 +114,25 @@ def cli() -> None:
               help="With --target demo: keep the demo's seeded bugs, or run a fixed build.")
 @store_option
 @click.option("--no-store", is_flag=True, help="Do not log this run to the store.")
-def explore(model_spec, target, journeys, max_steps, seed, duration, replays, shrink_budget, reset, out_dir,
+def explore(model_spec, target, journeys, max_steps, seed, duration, replays, shrink_budget, allow_hosts,
+            run_header, user_agent, timeout_s, reset, out_dir,
             examples_db, no_examples_db, json_path, demo_bugs, store, no_store) -> None:
     """Explore MODEL (a .py file under models/) against --target."""
     try:
         model = _load_valid_model(model_spec)
-        opened = open_target(target, seed=seed or 0, demo_bugs=demo_bugs)
-        preflight(opened)
+        opened = open_target(target, seed=seed or 0, demo_bugs=demo_bugs, timeout_s=timeout_s)
+        for host in allow_hosts:
+            allowed_host(host)  # a bad --allow-host is a usage error before anything is sent
+        run_id = uuid.uuid4().hex[:12]
+        tagging = {"User-Agent": user_agent or default_user_agent(run_id),
+                   **({run_header: run_id} if run_header else {})}
+        preflight(opened, headers=tagging)
     except JourneysError as error:
         _fail(error)
     settings = ExploreSettings(journeys=journeys, max_steps=max_steps, seed=seed, duration_s=duration,
                                replays=replays, database=None if no_examples_db else examples_db,
-                               shrink_budget=shrink_budget, reset=reset)
+                               shrink_budget=shrink_budget, reset=reset, allowed_hosts=tuple(allow_hosts),
+                               run_header=run_header, user_agent=user_agent, run_id=run_id)
     view = TerminalView(reproductions_dir=out_dir)
     writer = ReproductionWriter(out_dir, model=model.name, target=opened.label)
     bus = EventBus([writer, view])
@@ -266,9 +282,10 @@ def replay(failure_id, target, model_spec, times, store, demo_bugs, setup) -> No
                 [failure.id]).fetchone()[0])
         except duckdb.Error:
             confirmed = False
-        finished = replay_stored(failure, model=lambda: model, client=TargetClient(opened.client),
+        run_id = "replay-" + uuid.uuid4().hex[:8]
+        finished = replay_stored(failure, model=lambda: model, client=TargetClient(opened.client, run_id=run_id),
                                  setup_confirmed=confirmed, target_label=opened.label, times=times, emit=bus.emit,
-                                 run_id="replay-" + uuid.uuid4().hex[:8], setup=setup)
+                                 run_id=run_id, setup=setup)
     finally:
         bus.close()
         opened.close()

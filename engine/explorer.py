@@ -39,7 +39,7 @@ from hypothesis.errors import Flaky
 from hypothesis.stateful import run_state_machine_as_test
 
 from . import __version__
-from .errors import SubscriberError
+from .errors import JourneysError
 from .events import EventBus, FailureFound, Notice, RoundStarted, RunFinished, RunStarted, StepFinished
 from .hypothesis_control import RoundDatabase, ignore_engine_constants, seeded
 from .journey import JourneyRunner, ReplayedJourney, StepFailure, Tagger
@@ -53,7 +53,7 @@ from .redact import redact_text
 from .replay import Tally, replay_steps, replay_tally
 from .script import Recorder, build_script, walk_script
 from .shrink import Budget, not_minimal_note, shrink
-from .transport import Target, TargetClient
+from .transport import RUN_HEADER, Target, TargetClient
 
 __all__ = ["ExploreSettings", "Explorer"]
 
@@ -75,6 +75,10 @@ class ExploreSettings:
     database: str | None = ".journeys/examples"
     shrink_budget: int = 300  # requests one failure may spend on shrinking and simplifying its data
     reset: bool = True        # use the model's @model.reset, if it declares one, to confirm left-behind state
+    allowed_hosts: tuple[str, ...] = ()  # besides the target's own host ("host" or "host:port")
+    run_header: str = RUN_HEADER          # carries the run id on every request ("" for none)
+    user_agent: str | None = None         # default: journeys/<version> (run <id>)
+    run_id: str | None = None             # default: a new random one
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -98,8 +102,10 @@ class Explorer:
         self.bus = bus
         self.settings = settings
         self.seed = settings.seed if settings.seed is not None else random.randrange(2**32)
-        self.run_id = uuid.uuid4().hex[:12]
-        self.client = TargetClient(target.client)
+        self.run_id = settings.run_id or uuid.uuid4().hex[:12]
+        self.client = TargetClient(target.client, run_id=self.run_id, run_header=settings.run_header,
+                                   user_agent=settings.user_agent or default_user_agent(self.run_id),
+                                   allowed_hosts=settings.allowed_hosts)
         self.tagger = Tagger(self.run_id)
         self.known: dict[str, Failure] = {}
         self.held: dict[str, _Held] = {}
@@ -239,7 +245,7 @@ class Explorer:
 
     def _after_round(self, number: int, raised: BaseException) -> None:
         for error in _flatten(raised):
-            if isinstance(error, SubscriberError):
+            if isinstance(error, JourneysError):  # a subscriber broke, a host is not allowed: stop
                 raise error
             if isinstance(error, JourneyFailed):
                 continue  # investigated and reported when the journey ended
@@ -443,6 +449,10 @@ class Explorer:
                        found_in_journey=failure.journey if found_in is None else found_in,
                        seed=self.seed, tool_version=__version__, left_behind=left_behind,
                        minimal=minimal, notes=tuple(dict.fromkeys(notes)))
+
+
+def default_user_agent(run_id: str) -> str:
+    return f"journeys/{__version__} (run {run_id})"
 
 
 def _is_content_change(failure: StepFailure) -> bool:

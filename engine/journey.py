@@ -31,6 +31,7 @@ import httpx
 
 from . import checks
 from .checks import CheckFailed
+from .errors import JourneysError
 from .events import CleanupFinished, Event, JourneyFinished, JourneyStarted, StepFinished
 from .model import Action, Model
 from .provenance import links_in, plain, trace_response
@@ -194,10 +195,11 @@ class _Aborted(Exception):
 class StepContext:
     """What an action function receives as ``step``: requests, memory and checks."""
 
-    def __init__(self, runner: JourneyRunner, actor: str, action: str) -> None:
+    def __init__(self, runner: JourneyRunner, actor: str, action: str, *, idempotent: bool = False) -> None:
         self._runner = runner
         self.actor = actor
         self.action = action
+        self.idempotent = idempotent
         self.me: Memory = runner.memory[actor]
         self.shared: Memory = runner.shared
         self.requests: list[RequestRecord] = []
@@ -221,7 +223,8 @@ class StepContext:
             links += [dict(link, prefix="Bearer ") for link in links_in(token, ("headers", "Authorization"),
                                                                          runner.token)]
         response, record = runner.client.send(method, template, path_vars=plain(path_vars), json=plain(json),
-                                              params=plain(params), headers=plain(sent_headers))
+                                              params=plain(params), headers=plain(sent_headers),
+                                              idempotent=self.idempotent, action=self.action)
         if links:
             record = attrs.evolve(record, links=tuple(links))
         self.requests.append(record)
@@ -458,7 +461,7 @@ class JourneyRunner:
 
     def run(self, actor: str, action: Action, data: dict[str, Any]) -> Any:
         """Run one step: the produced value, ``None``, ``KNOWN`` or a ``StepFailure``."""
-        context = StepContext(self, actor, action.name)
+        context = StepContext(self, actor, action.name, idempotent=action.idempotent)
         source = self.states[actor]
         started = time.perf_counter()
         self.withdrawn.clear()
@@ -476,6 +479,8 @@ class JourneyRunner:
             result = action.function(context, **data)
         except (CheckFailed, _Aborted) as raised:
             failed = raised.record
+        except JourneysError:  # a host not allowed, a subscriber that broke: the run stops
+            raise
         except Exception as error:  # the model's code, or a response it could not parse
             failed = _error_record(error, action.function, len(context.requests) - 1)
         finally:
@@ -563,7 +568,7 @@ class JourneyRunner:
             headers = {"Authorization": f"Bearer {token}"} if token else {}
             try:
                 response, record = self.client.send(method, template, path_vars=plain(path_vars),
-                                                    headers=headers)
+                                                    headers=headers, action=f"clean-up of {action}")
             except Exception:  # a clean-up must never break the run
                 response, record = None, None
             status = response.status_code if response is not None else None

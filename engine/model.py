@@ -44,6 +44,7 @@ class Action:
     file: str
     line: int
     weight: int = 1
+    idempotent: bool = False  # repeating its requests cannot do anything twice (a retry may resend them)
 
     @property
     def consumes(self) -> dict[str, ResourceKind]:
@@ -103,7 +104,8 @@ class Model:
                data: dict[str, Any] | None = None,
                precondition: Callable[[dict], bool] | None = None,
                produces: ResourceKind | None = None,
-               name: str | None = None, weight: int = 1) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+               name: str | None = None, weight: int = 1,
+               idempotent: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Declare the decorated function as an action (an edge ``source -> target``).
 
         ``target=None`` means the action leaves the actor where it was (a
@@ -114,6 +116,9 @@ class Model:
         Returning a value adds it to ``produces``. ``weight`` makes the walk
         pick the action that many times as often as a weight-1 action when
         both can run (use it for the steps that lead deep into the graph).
+        ``idempotent=True`` says its POSTs and PATCHes may be sent again after a
+        timeout (the server deduplicates them); otherwise only GET, HEAD, PUT,
+        DELETE and OPTIONS are retried once a request may have reached the server.
         """
         sources = (source,) if isinstance(source, str) else tuple(source)
 
@@ -122,7 +127,7 @@ class Model:
             self.actions.append(Action(
                 name=name or function.__name__, sources=sources, target=target,
                 data=dict(data or {}), precondition=precondition, produces=produces,
-                function=function, file=file, line=line, weight=weight,
+                function=function, file=file, line=line, weight=weight, idempotent=idempotent,
             ))
             return function
 

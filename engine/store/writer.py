@@ -86,7 +86,7 @@ class StoreWriter:
                 event.run_id, event.journey, event.phase, step.index, event.at, step.actor, step.action,
                 step.source, step.target, last.method if last else None,
                 last.template if last else None, last.path if last else None,
-                last.status if last else None, len(step.requests),
+                last.status if last else None, sum(r.attempts for r in step.requests),  # retries included
                 sum(r.response_bytes for r in step.requests), step.duration_ms,
                 sum(r.elapsed_ms for r in step.requests), step.outcome,
                 failed.name if failed is not None else None, redact_text("; ".join(errors)) or None,
