@@ -44,7 +44,7 @@ from .events import EventBus, FailureFound, Notice, RoundStarted, RunFinished, R
 from .hypothesis_control import RoundDatabase, ignore_engine_constants, seeded
 from .journey import JourneyRunner, ReplayedJourney, StepFailure, Tagger
 from .left_behind import SessionHistory
-from .left_behind_experiment import LeftBehindExperiment
+from .left_behind_experiment import LeftBehindExperiment, reset_target
 from .machine import JourneyFailed, compile_machine
 from .model import Model
 from .polish import polish
@@ -342,12 +342,10 @@ class Explorer:
                                                          notes=(*notes, *tally.notes), found_in=failure.journey)))
 
     def _reset_quietly(self) -> None:
+        """Reset around the check of a confirmed left-behind failure; a failed reset shows in the
+        walk that follows (it cannot reproduce on a target that was not reset)."""
         self.journeys += 1
-        runner = self._runner(self.journeys, "reset")
-        try:
-            runner.run(self.model.actors[0], self.model.resetter, {})
-        finally:
-            runner.finish()
+        reset_target(self.model, self.client, self.emit, self.run_id, self.journeys, self.tagger)
 
     def _left_behind(self, failure: StepFailure, notes: list[str]) -> LeftBehind | None:
         """Left-behind state: suspected from timing, confirmed by experiment where the model can
@@ -363,6 +361,7 @@ class Explorer:
                          "(@model.reset) for the experiment that would confirm it" if self.model.resetter is None
                          else "left-behind state is suspected, not confirmed: --no-reset")
             return suspected
+
         def next_journey() -> int:
             self.journeys += 1
             return self.journeys

@@ -35,7 +35,7 @@ from .replay import ReplayMismatch, replay_steps
 from .shrink import Budget
 from .transport import TargetClient
 
-__all__ = ["Finding", "LeftBehindExperiment"]
+__all__ = ["Finding", "LeftBehindExperiment", "reset_target"]
 
 
 @attrs.frozen
@@ -45,6 +45,18 @@ class Finding:
     outcome: str
     left_behind: LeftBehind | None
     note: str
+
+
+def reset_target(model: Model, client: TargetClient, emit: Callable[[Event], None], run_id: str, journey: int,
+                 tagger: Tagger) -> StepFailure | None:
+    """Run the model's ``@model.reset`` as a journey of its own (phase ``reset``); its failure, if any."""
+    runner = JourneyRunner(model=model, client=client, emit=emit, run_id=run_id, journey=journey, phase="reset",
+                           known=frozenset(), tagger=tagger)
+    try:
+        outcome = runner.run(model.actors[0], model.resetter, {})
+    finally:
+        runner.finish()
+    return outcome if isinstance(outcome, StepFailure) else None
 
 
 class _Stop(Exception):
@@ -64,14 +76,9 @@ class LeftBehindExperiment:
 
     def reset(self) -> None:
         """Run the model's reset; ``_Stop`` if it failed."""
-        runner = JourneyRunner(model=self.model, client=self.client, emit=self.emit, run_id=self.run_id,
-                               journey=self.next_journey(), phase="reset", known=frozenset(), tagger=self.tagger)
-        try:
-            outcome = runner.run(self.model.actors[0], self.model.resetter, {})
-        finally:
-            runner.finish()
-        if isinstance(outcome, StepFailure):
-            raise _Stop(f"the model's reset failed ({outcome.check.message})")
+        failed = reset_target(self.model, self.client, self.emit, self.run_id, self.next_journey(), self.tagger)
+        if failed is not None:
+            raise _Stop(f"the model's reset failed ({failed.check.message})")
 
     def _walk(self, steps: tuple[StepRecord, ...]) -> StepFailure | None:
         return replay_steps(steps, model=self.model, client=self.client, emit=self.emit, run_id=self.run_id,
