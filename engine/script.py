@@ -153,6 +153,12 @@ class Script:
                 walk(check.expected)
         return sorted(found.values(), key=lambda secret: secret.name)
 
+    @property
+    def needs_model(self) -> bool:
+        """Whether only the model can decide the failing check (a condition, or an error in its code)."""
+        final = self.failing_step.final
+        return final is None or final.record.kind not in EVALUATED_KINDS
+
 
 # --- building ----------------------------------------------------------------------------------
 class _Builder:

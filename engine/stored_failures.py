@@ -26,7 +26,7 @@ from .model import Model
 from .records import CheckRecord, Failure, Fingerprint, LeftBehind, RequestRecord, StepRecord
 from .redact import MASK, redact_text
 from .replay import ReplayMismatch, Tally, replay_steps, replay_tally
-from .script import EVALUATED_KINDS, build_script, walk_script
+from .script import build_script, walk_script
 from .transport import TargetClient
 
 __all__ = ["find_failure", "load_failure", "needs_model", "replay_stored", "unmask", "verdict"]
@@ -98,8 +98,7 @@ def unmask(steps: tuple[StepRecord, ...]) -> tuple[StepRecord, ...]:
 
 def needs_model(failure: Failure) -> bool:
     """Whether only the model can decide the failing check (a condition or an error in its code)."""
-    final = build_script(failure).failing_step.final
-    return final is None or final.record.kind not in EVALUATED_KINDS
+    return build_script(failure).needs_model
 
 
 def _walk_tally(script, client: TargetClient, times: int, setup: bool) -> Tally:
@@ -170,7 +169,7 @@ def replay_stored(failure: Failure, *, model: Callable[[], Model], client: Targe
     """
     script = build_script(failure)
     final = script.failing_step.final
-    if not needs_model(failure):
+    if not script.needs_model:
         tally = _walk_tally(script, client, times, setup)
         how = "walked the exported form (what `journeys export` writes)"
     else:
