@@ -24,9 +24,9 @@ sys.path.insert(0, str(ROOT))
 
 from engine import Model  # noqa: E402
 from engine.events import EventBus, JourneyFinished, StepFinished  # noqa: E402
-from engine.explorer import Explorer, ExploreSettings  # noqa: E402
-from engine.loader import load_model  # noqa: E402
-from engine.transport import open_target  # noqa: E402
+from engine.walk.explorer import Explorer, ExploreSettings  # noqa: E402
+from engine.model.loader import load_model  # noqa: E402
+from engine.http.client import open_target  # noqa: E402
 
 STATES = 10
 ACTIONS = 200

@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 from engine.events import (CleanupFinished, EventBus, FailureFound, JourneyFinished,  # noqa: E402
                            JourneyStarted, StepFinished)
-from engine.explorer import Explorer, ExploreSettings  # noqa: E402
-from engine.loader import load_model  # noqa: E402
-from engine.transport import Target, open_target  # noqa: E402
+from engine.walk.explorer import Explorer, ExploreSettings  # noqa: E402
+from engine.model.loader import load_model  # noqa: E402
+from engine.http.client import Target, open_target  # noqa: E402
 from tests.library_app import BUGS as LIBRARY_BUGS, Library  # noqa: E402
 
 import httpx  # noqa: E402

@@ -56,8 +56,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from a checkout, installed or not
 
 from engine.events import EventBus, Notice, RunFinished, RunStarted, StepFinished
-from engine.explorer import Explorer, ExploreSettings
-from engine.loader import load_model
+from engine.walk.explorer import Explorer, ExploreSettings
+from engine.model.loader import load_model
 from engine.records import CheckRecord, RequestRecord, StepRecord
 from engine.store import StoreLayout, StoreWriter, connect
 from engine.store.layout import write_atomically
@@ -160,7 +160,7 @@ class TimedStoreWriter(StoreWriter):
 
 def walk(journeys: int, seed: int, store: Path | None) -> dict:
     """One ``Explorer.run()`` on a fresh in-process demo shop, with or without a store writer."""
-    from engine.transport import open_target, preflight
+    from engine.http.client import open_target, preflight
 
     model = load_model(str(MODEL))
     notices = Notices()

@@ -45,9 +45,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from a checkout, installed or not
 
 from engine.events import CleanupFinished, EventBus, Notice, StepFinished
-from engine.explorer import Explorer, ExploreSettings
-from engine.loader import load_model
-from engine.transport import Target, open_target, preflight
+from engine.walk.explorer import Explorer, ExploreSettings
+from engine.model.loader import load_model
+from engine.http.client import Target, open_target, preflight
 
 MODEL = ROOT / "models" / "shop.py"
 RAW_REQUESTS_PER_JOURNEY = 7
@@ -84,7 +84,7 @@ def target(setting: str, seed: int) -> Iterator[Target]:
             opened.close()
         return
     server = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "demo", "serve", "--port", "0", "--no-bugs", "--seed", str(seed)],
+        [sys.executable, "-m", "engine.cli.main", "demo", "serve", "--port", "0", "--no-bugs", "--seed", str(seed)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         ready = server.stderr.readline()  # "demo shop listening on http://127.0.0.1:PORT ..."

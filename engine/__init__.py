@@ -8,6 +8,6 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .model import Model  # noqa: E402
+from engine.model.declare import Model  # noqa: E402
 
 __all__ = ["Model", "__version__"]

@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 import attrs
 
-from .errors import SubscriberError
-from .records import Failure, StepRecord
+from engine.errors import SubscriberError
+from engine.records import Failure, StepRecord
 
 __all__ = [
     "Event", "RunStarted", "RoundStarted", "JourneyStarted", "StepFinished", "CleanupFinished",

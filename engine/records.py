@@ -71,7 +71,7 @@ class RequestRecord:
     attempts: int = 1
     error: str | None = None
     path_vars: dict[str, Any] | None = None  # what filled the template's {placeholders}
-    # Where this request sent back a value an earlier response handed out (engine.provenance):
+    # Where this request sent back a value an earlier response handed out (engine.http.provenance):
     # {"at": ["json", "items", 0, "id"], "step": 2, "request": 0, "path": ["id"], "prefix": ""}
     links: tuple[dict[str, Any], ...] = ()
 
@@ -215,7 +215,7 @@ class Failure:
     replays_inconclusive: int = 0  # replays that could not walk to the failing step
     minimal: bool = True           # every single-step removal was tried and none failed the same way
     notes: tuple[str, ...] = ()    # what shrinking and classification want a reader to know
-    # What walking the exported form (engine.script) once showed before a file was written:
+    # What walking the exported form (engine.export.script) once showed before a file was written:
     # "reproduced", or why no reproduction file was written ("not reproduced: ...", "diverged: ...").
     export_check: str | None = None
 

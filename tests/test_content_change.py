@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from engine.demo import DemoShop, start_in_thread
+from demo_shop import DemoShop, start_in_thread
 
 from .conftest import ROOT, run_journeys
 

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from engine.demo import BUGS, COUPON_CODES, DEFAULT_BUGS, OPENAPI, PRODUCT_IDS, DemoShop, start_in_thread
-from engine.demo.app import ROUTES
+from demo_shop import BUGS, COUPON_CODES, DEFAULT_BUGS, OPENAPI, PRODUCT_IDS, DemoShop, start_in_thread
+from demo_shop.app import ROUTES
 
 SHIPPING = {"name": "Ada", "street": "1 Loop Lane", "city": "Turing", "postcode": "10101", "country": "UK"}
 EMPTY_CART = {"items": [], "subtotal": 0, "coupon": None, "discount": 0, "total": 0}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import attrs
 
-from engine.export_pytest import render_pytest
+from engine.export.pytest_file import render_pytest
 from engine.records import CheckRecord, Failure, Fingerprint, RequestRecord, StepRecord
 
 
@@ -88,7 +88,7 @@ def test_an_unlinked_secret_header_is_read_from_the_environment():
 
 
 def test_clean_ups_run_in_finally_and_a_withdrawn_one_is_left_out():
-    from engine.script import build_script
+    from engine.export.script import build_script
 
     cleanup = {"method": "DELETE", "template": "/api/reviews/{review_id}", "path_vars": {"review_id": "rev_1"},
                "headers": {}, "links": [link(("path", "review_id"), 1, ["id"])]}

@@ -31,12 +31,12 @@ from urllib.parse import parse_qs, quote, urlsplit
 import httpx
 import pytest
 
-from engine.export_curl import render_curl
+from engine.export.curl_script import render_curl
 from engine.records import CheckRecord, Failure, Fingerprint, LeftBehind, RequestRecord, StepRecord
-from engine.script import build_script, walk_script
+from engine.export.script import build_script, walk_script
 from engine.store import connect
-from engine.stored_failures import load_failure
-from engine.transport import TargetClient
+from engine.failures.stored import load_failure
+from engine.http.client import TargetClient
 
 from .conftest import run_journeys
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import httpx
 
-from engine.demo import DemoShop
+from demo_shop import DemoShop
 from engine.events import EventBus, FailureFound
-from engine.explorer import ExploreSettings, Explorer
-from engine.loader import load_model
-from engine.transport import DEMO_BASE_URL, Target
+from engine.walk.explorer import ExploreSettings, Explorer
+from engine.model.loader import load_model
+from engine.http.client import DEMO_BASE_URL, Target
 
 from .conftest import ROOT, run_journeys
 

@@ -22,7 +22,7 @@ import sys
 import httpx
 import pytest
 
-from engine.demo import DemoShop, start_in_thread
+from demo_shop import DemoShop, start_in_thread
 from engine.store import connect
 
 from .conftest import ROOT, run_journeys

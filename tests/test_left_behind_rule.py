@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.events import CleanupFinished, JourneyFinished, StepFinished
-from engine.left_behind import SessionHistory, describe
+from engine.failures.left_behind import SessionHistory, describe
 from engine.records import StepRecord
 
 RUN = "run0"

@@ -9,7 +9,7 @@ import json
 import threading
 import time
 
-from engine.demo import DemoShop, start_in_thread
+from demo_shop import DemoShop, start_in_thread
 from engine.store import connect
 
 from .conftest import ROOT, run_journeys

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from engine.demo import start_in_thread
+from demo_shop import start_in_thread
 
 from .conftest import ROOT, run_journeys
 from .library_app import BUGS as ALL_BUGS, Library

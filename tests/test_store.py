@@ -17,14 +17,14 @@ from pathlib import Path
 import httpx
 import pyarrow as pa
 
-from engine.demo import DemoShop
+from demo_shop import DemoShop
 from engine.events import EventBus, StepFinished
-from engine.explorer import ExploreSettings, Explorer
-from engine.loader import load_model
+from engine.walk.explorer import ExploreSettings, Explorer
+from engine.model.loader import load_model
 from engine.store import StoreLayout, StoreWriter, connect
 from engine.store.layout import SEGMENT_GRACE_S
 from engine.store.schema import TABLES
-from engine.transport import DEMO_BASE_URL, Target
+from engine.http.client import DEMO_BASE_URL, Target
 
 from .conftest import ROOT, run_journeys
 

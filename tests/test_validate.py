@@ -8,8 +8,8 @@ import textwrap
 
 import pytest
 
-from engine.loader import load_model
-from engine.validate import problems
+from engine.model.loader import load_model
+from engine.model.validate import problems
 
 GOOD_HEADER = """
 from hypothesis import strategies as st

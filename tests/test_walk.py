@@ -14,11 +14,11 @@ from collections import Counter
 import pytest
 
 from engine import Model
-from engine.demo import DemoShop, start_in_thread
+from demo_shop import DemoShop, start_in_thread
 from engine.errors import SubscriberError
 from engine.events import EventBus, StepFinished
-from engine.explorer import ExploreSettings, Explorer
-from engine.transport import open_target
+from engine.walk.explorer import ExploreSettings, Explorer
+from engine.http.client import open_target
 
 from .conftest import ROOT, run_journeys
 
@@ -163,7 +163,7 @@ def alternating_app():
 
 def test_a_failure_met_while_shrinking_another_is_reported_too():
     import httpx
-    from engine.transport import Target
+    from engine.http.client import Target
 
     model = Model("alternating", states=["here"], start="here")
 

@@ -3,8 +3,8 @@
 Write with ``StoreWriter`` (an event subscriber); read with ``connect()``.
 """
 
-from .layout import DEFAULT_STORE, StoreLayout
-from .reader import connect, store_path
-from .writer import StoreWriter
+from engine.store.layout import DEFAULT_STORE, StoreLayout
+from engine.store.reader import connect, store_path
+from engine.store.writer import StoreWriter
 
 __all__ = ["DEFAULT_STORE", "StoreLayout", "StoreWriter", "connect", "store_path"]

@@ -34,7 +34,7 @@ from typing import NamedTuple
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .schema import TABLES
+from engine.store.schema import TABLES
 
 __all__ = ["DEFAULT_STORE", "SEGMENT_GRACE_S", "DataFile", "StoreLayout", "write_atomically"]
 

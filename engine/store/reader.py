@@ -13,9 +13,9 @@ from pathlib import Path
 
 import duckdb
 
-from ..errors import ConfigError
-from .layout import DEFAULT_STORE, StoreLayout
-from .schema import TABLES, VIEWS_SQL
+from engine.errors import ConfigError
+from engine.store.layout import DEFAULT_STORE, StoreLayout
+from engine.store.schema import TABLES, VIEWS_SQL
 
 __all__ = ["connect", "store_path", "table_sql"]
 

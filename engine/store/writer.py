@@ -23,12 +23,12 @@ from typing import Any, Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..events import (CleanupFinished, Event, FailureFound, JourneyFinished, ReplayFinished, RunFinished,
+from engine.events import (CleanupFinished, Event, FailureFound, JourneyFinished, ReplayFinished, RunFinished,
                       RunStarted, StepFinished)
-from ..redact import redact_data, redact_text
-from ..report_json import failure_as_dict
-from .layout import StoreLayout, write_atomically
-from .schema import TABLES, timestamp
+from engine.redact import redact_data, redact_text
+from engine.export.report_json import failure_as_dict
+from engine.store.layout import StoreLayout, write_atomically
+from engine.store.schema import TABLES, timestamp
 
 __all__ = ["StoreWriter"]
 

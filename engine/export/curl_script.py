@@ -1,0 +1,695 @@
+"""Write a failure's minimal reproduction as a standalone bash script of curl calls.
+
+The script needs bash, curl and python3 (for reading JSON fields out of the
+responses; jq is not assumed). It renders the same ``engine.export.script`` that
+replay walks and the pytest export writes: like that export it reads the
+target from ``JOURNEYS_TARGET``, tags its test data afresh on every run, and
+takes every value an earlier response produced (tokens, ids) from that
+response at run time, where the engine recorded that the value came from it
+(never because two values happen to be equal). No secret is written into it:
+a field named like a password comes from ``JOURNEYS_SECRET_<NAME>`` or a random
+value made up for the run, and a bearer token from the response that handed it
+to that actor.
+
+Each step's passed checks guard the walk (a step that answers differently ends
+the script with exit 3: the path could not be walked); the failing check is
+evaluated last: exit 1 ``REPRODUCED`` while the bug is there, exit 0 ``NOT
+REPRODUCED`` once it is fixed. What the steps created is removed again by the
+clean-ups they registered, whatever the outcome, without changing the exit
+status.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from string import Formatter
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from engine.export.pytest_file import DEFAULT_TARGET, TARGET_VARIABLE
+from engine.failures.left_behind import describe, left_behind_note
+from engine.records import CheckRecord, Failure
+from engine.redact import SECRET_NAME, redact_text
+from engine.export.script import EVALUATED_KINDS, RUN_TIME, SECRET_PREFIX, Ref, Script, ScriptCheck, ScriptRequest, \
+    ScriptStep, Secret, Tag, Text, build_script
+from engine.http.client import expand_path
+
+__all__ = ["render_curl", "script_name"]
+
+# The template's own text: already-encoded parts stay as they are, and a query written there stays one.
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~?"
+
+
+def script_name(failure: Failure) -> str:
+    action = re.sub(r"\W+", "_", failure.fingerprint.action).strip("_").lower()
+    return f"reproduce_{action}_{failure.id}.sh"
+
+
+class _Var(str):
+    """A piece of a rendered value that the script knows only at run time: a shell variable name."""
+
+
+def _secret_variable(secret: Secret) -> str:
+    """The shell variable holding a secret: ``SECRET_PASSWORD`` for ``JOURNEYS_SECRET_PASSWORD``."""
+    return "SECRET_" + secret.variable[len(SECRET_PREFIX):]
+
+
+class _Shell:
+    """Script values as shell words and JSON templates.
+
+    A ``Ref`` becomes a shell variable captured from the saved response body right before its
+    first use (the capture line waits in ``pending`` until the caller writes the line that needs
+    it). In a clean-up (``local``) the variables are the function's own and a value that cannot
+    be read skips the clean-up instead of ending the walk.
+    """
+
+    def __init__(self, opening: str, tags: dict[str, int], responses: dict[int, str], local: bool = False) -> None:
+        self.opening = opening
+        self.tags = tags
+        self.tag_pattern = None
+        if tags:  # the longest first, so a tag that starts another is not taken for it
+            self.tag_pattern = re.compile("|".join(re.escape(tag) for tag in sorted(tags, key=len, reverse=True)))
+        self.responses = responses  # request number -> where it was sent, for messages
+        self.local = local
+        self.variables: dict[tuple[int, tuple], str] = {}
+        self.pending: list[str] = []
+
+    def for_cleanup(self) -> _Shell:
+        return _Shell(self.opening, self.tags, self.responses, local=True)
+
+    # --- run-time values -------------------------------------------------------------------
+    def variable(self, ref: Ref) -> str:
+        """The shell variable holding ``ref``'s value, captured on first use."""
+        key = (ref.response, tuple(ref.path))
+        if key in self.variables:
+            return self.variables[key]
+        readable = re.sub(r"[^0-9A-Za-z]+", "_", "_".join(map(str, ref.path))).strip("_")[:40]
+        name = f"r{ref.response}_{readable}" if readable else f"r{ref.response}_value"
+        while name in self.variables.values():
+            name += "_"
+        self.variables[key] = name
+        path = shlex.quote(json.dumps(list(ref.path)))
+        if self.local:
+            self.pending += [f"local {name}", f"fetch {name} r{ref.response} {path} || return 0"]
+        else:
+            where = self.responses.get(ref.response, f"r{ref.response}")
+            self.pending.append(f"capture {name} r{ref.response} {path} {shlex.quote(where)}")
+        return name
+
+    def pieces(self, node: Any) -> list[str]:
+        """``node`` as literal text and ``_Var`` pieces, in order."""
+        if isinstance(node, str):
+            return [node]
+        if isinstance(node, Text):
+            return [piece for part in node.parts for piece in self.pieces(part)]
+        if isinstance(node, Tag):
+            return [_Var(f"tag{node.number}")]
+        if isinstance(node, Secret):
+            return [_Var(_secret_variable(node))]
+        if isinstance(node, Ref):
+            return [_Var(self.variable(node))]
+        return [str(node)]
+
+    # --- shell words -----------------------------------------------------------------------
+    def word(self, node: Any) -> str:
+        """``node`` as one shell word: quoted literals next to ``"${variable}"`` expansions."""
+        return _word(self.pieces(node))
+
+    def label(self, text: str) -> str:
+        """A printed label: its test tags are this run's, but it never needs a captured value."""
+        if self.tag_pattern is None:
+            return _word([text])
+        pieces: list[str] = []
+        position = 0
+        for match in self.tag_pattern.finditer(text):
+            pieces += [text[position:match.start()], _Var(f"tag{self.tags[match.group(0)]}")]
+            position = match.end()
+        return _word([*pieces, text[position:]])
+
+    def url(self, request: ScriptRequest) -> str:
+        """``"$TARGET"`` and the path (and query), as ``engine.http.client`` builds it."""
+        url = '"$TARGET"' + self.path_word(request)
+        if request.params:  # httpx adds the parameters to a query the template may already have
+            url += self.query_word(request.params, "&" if "?" in request.template else "?")
+        return url
+
+    def path_word(self, request: ScriptRequest) -> str:
+        """The template with each path value URL-encoded as ``expand_path`` does: at render time
+        for a literal, at run time (``path_quote``) for a value known only then."""
+        if not any(isinstance(value, RUN_TIME) for value in request.path_vars.values()):
+            return shlex.quote(quote(expand_path(request.template, request.path_vars), safe=_PATH_SAFE))
+        words = []
+        for literal, field, _, _ in Formatter().parse(request.template):
+            if literal:
+                words.append(shlex.quote(quote(literal, safe=_PATH_SAFE)))
+            if field is None:
+                continue
+            value = request.path_vars[field]
+            if isinstance(value, RUN_TIME):
+                words.append(f'"$(path_quote {self.word(value)})"')
+            else:
+                words.append(shlex.quote(quote(str(value), safe="")))
+        return "".join(words)
+
+    def query_word(self, params: dict[str, Any], separator: str) -> str:
+        """The query string as httpx encodes ``params`` (a list repeats its key)."""
+        pairs: list[tuple[str, Any]] = []
+        for key, value in params.items():
+            for item in value if isinstance(value, list) else [value]:
+                pairs.append((str(key), item if isinstance(item, RUN_TIME) else _query_text(item)))
+        if not any(isinstance(value, RUN_TIME) for _, value in pairs):
+            return shlex.quote(separator + urlencode(pairs))
+        # A value known only at run time: python3 encodes the query string.
+        words = " ".join(f"{shlex.quote(key)} {self.word(value)}" for key, value in pairs)
+        return (f'"{separator}$(python3 -c \'import sys; from urllib.parse import urlencode; '
+                'a = sys.argv[1:]; print(urlencode(list(zip(a[::2], a[1::2]))))\' ' + words + ')"')
+
+    # --- JSON templates ----------------------------------------------------------------------
+    def template(self, value: Any) -> tuple[str, list[str]]:
+        """``value`` as JSON text whose run-time parts are slots, and the ``NAME="$NAME"`` words
+        that fill them. ``{{NAME}}`` is replaced by the text of NAME (inside a longer string too);
+        a leaf that is exactly a number (or other non-text value) from a response is the typed
+        slot ``{{=NAME}}``, filled with the JSON value, so a number stays a number."""
+        words: list[str] = []
+
+        def slot(name: str, typed: bool = False) -> str:
+            word = f'{name}="${{{name}}}"'
+            if word not in words:
+                words.append(word)
+            return f"{self.opening}{'=' if typed else ''}{name}}}}}"
+
+        def walk(item: Any) -> Any:
+            if isinstance(item, Ref) and not item.text:
+                return slot(self.variable(item), typed=True)
+            if isinstance(item, (str, *RUN_TIME)):
+                return "".join(slot(piece) if isinstance(piece, _Var) else piece for piece in self.pieces(item))
+            if isinstance(item, dict):
+                return {key: walk(inner) for key, inner in item.items()}
+            if isinstance(item, (list, tuple)):
+                return [walk(inner) for inner in item]
+            return item
+
+        return _json_line(walk(value)), words
+
+
+def _query_text(value: Any) -> str:
+    """A literal query value as httpx writes it."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return "" if value is None else str(value)
+
+
+def _word(pieces: list[str]) -> str:
+    """Shell words for ``pieces``: adjacent literals quoted together, variables expanded in quotes."""
+    words: list[str] = []
+    literal = ""
+    for piece in pieces:
+        if isinstance(piece, _Var):
+            if literal:
+                words.append(shlex.quote(literal))
+                literal = ""
+            words.append(f'"${{{piece}}}"')
+        else:
+            literal += piece
+    if literal:
+        words.append(shlex.quote(literal))
+    return "".join(words) or "''"
+
+
+def _json_line(value: Any) -> str:
+    """One line of JSON: readable unicode, unless a character would be invisible or confusing."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if text.isprintable() else json.dumps(value)
+
+
+def _slot_opening(script: Script) -> str:
+    """How a slot for a run-time value opens in a JSON template: ``{{``, unless a literal string
+    of the script contains that (then ``{{jy:``, ``{{jyjy:``...), so every slot is the exporter's."""
+    strings: list[str] = []
+
+    def collect(node: Any) -> None:
+        if isinstance(node, str):
+            strings.append(node)
+        elif isinstance(node, Text):
+            for part in node.parts:
+                collect(part)
+        elif isinstance(node, dict):
+            for key, inner in node.items():
+                collect(key)
+                collect(inner)
+        elif isinstance(node, (list, tuple)):
+            for inner in node:
+                collect(inner)
+
+    for step in script.steps:
+        for request in step.requests:
+            collect(request.json)
+        for check in step.checks:
+            collect(check.expected)
+    recorded = "\n".join(strings)
+    opening, repeat = "{{", 0
+    while opening in recorded:
+        repeat += 1
+        opening = "{{" + "jy" * repeat + ":"
+    return opening
+
+
+# --- the script ------------------------------------------------------------------------------------
+HELPERS = r'''
+T=$(mktemp -d "${TMPDIR:-/tmp}/journeys-curl.XXXXXX") || exit 3
+CLEANUPS=()  # functions that remove what the steps created, registered as the steps are walked
+
+clean_up() {  # run the registered clean-ups, newest first; none of them changes the exit status
+  local i
+  for ((i = ${#CLEANUPS[@]} - 1; i >= 0; i--)); do
+    "${CLEANUPS[i]}" || true
+  done
+  CLEANUPS=()
+}
+
+on_exit() {  # however the script ends: clean up, remove the temporary folder, keep the exit status
+  local status=$?
+  trap - EXIT
+  clean_up
+  rm -rf "$T"
+  exit "$status"
+}
+trap on_exit EXIT
+
+# python3 reads JSON (jq is not assumed). FILL puts this run's values (tags, captured ids,
+# secrets) into a JSON template where the exporter left a slot: {{NAME}} takes the text of
+# NAME=value; a whole string {{=NAME}} takes its JSON value (a number stays a number).
+FILL='import json, re, sys
+def fill(value, words):
+    values = dict(word.split("=", 1) for word in words)
+    slot = re.compile(re.escape(OPENING) + "(=?)([0-9A-Za-z_]+)}}")
+    def walk(item):
+        if isinstance(item, str):
+            typed = slot.fullmatch(item)
+            if typed and typed.group(1):
+                return json.loads(values[typed.group(2)])
+            return slot.sub(lambda m: values[m.group(2)], item)
+        if isinstance(item, dict):
+            return dict((key, walk(inner)) for key, inner in item.items())
+        if isinstance(item, list):
+            return [walk(inner) for inner in item]
+        return item
+    return walk(value)
+'
+FILL="OPENING = '__OPENING__'
+$FILL"
+
+diverged() {  # the path could not be walked: a step answered otherwise than in the failing run
+  clean_up
+  echo "NOT WALKED: $1; the path could not be walked" >&2
+  exit 3
+}
+
+# send NAME LABEL METHOD URL [curl options]: the body goes to $T/NAME.json, the status to STATUS_NAME.
+send() {
+  local name=$1 label=$2 method=$3 url=$4 code
+  shift 4
+  : > "$T/$name.json"
+  code=$(curl -sS --max-time 30 -X "$method" -o "$T/$name.json" -w '%{http_code}' "$@" "$url") || code=000
+  printf -v "STATUS_$name" '%s' "${code:-000}"
+  if [ "${code:-000}" = 000 ]; then echo "$label -> no response"; else echo "$label -> $code"; fi
+}
+
+answered() {  # answered NAME WHERE: request NAME got a response, or the walk ends here
+  local status="STATUS_$1"
+  [ "${!status}" != 000 ] || diverged "$2 got no response"
+}
+
+one_of() {  # one_of STATUS CODE...: is STATUS one of the codes?
+  local status=$1 code
+  shift
+  for code in "$@"; do [ "$status" = "$code" ] && return 0; done
+  return 1
+}
+
+body_hint() {  # the start of NAME's response body, with secret-looking fields masked
+  python3 -c 'import json, re, sys
+raw = open(sys.argv[1], "rb").read().decode("utf-8", "replace")
+secret = re.compile(sys.argv[2], re.I)
+def mask(v):
+    if isinstance(v, dict):
+        return dict((k, "***" if secret.search(k) and not isinstance(v[k], (dict, list)) else mask(v[k])) for k in v)
+    return [mask(x) for x in v] if isinstance(v, list) else v
+try:
+    raw = json.dumps(mask(json.loads(raw)), ensure_ascii=False)
+except ValueError:
+    raw = re.sub(r"(Bearer|Basic)\s+\S+", r"\1 ***", raw)
+raw = " ".join(raw.split())
+hint = "(body: " + raw[:160] + ("..." if len(raw) > 160 else "") + ")"
+print(hint if raw else "(empty body)")' "$T/$1.json" "$SECRET_NAMES"
+}
+
+# fetch VARIABLE NAME PATH: a value from NAME's response body, at PATH (a JSON list); a string
+# as it is, anything else as JSON text. Fails when the body has no such field (or no body).
+fetch() {
+  local value
+  value=$(python3 -c 'import json, sys
+try:
+    value = json.loads(open(sys.argv[1], "rb").read().decode("utf-8"))
+    for part in json.loads(sys.argv[2]):
+        value = value[part]
+except (OSError, ValueError, LookupError, TypeError):
+    sys.exit(1)
+value = value if isinstance(value, str) else json.dumps(value)
+sys.stdout.buffer.write(value.encode("utf-8", "surrogateescape") + b".")' "$T/$2.json" "$3") || return 1
+  printf -v "$1" '%s' "${value%.}"
+}
+
+# capture VARIABLE NAME PATH WHERE: fetch, and a missing field means the path could not be walked.
+capture() {
+  fetch "$1" "$2" "$3" || diverged "the response to $4 has no field $3 $(body_hint "$2")"
+}
+
+path_quote() {  # a path value URL-encoded as journeys sends it (every reserved character escaped)
+  python3 -c 'import sys; from urllib.parse import quote
+sys.stdout.write(quote(sys.argv[1].encode("utf-8", "surrogateescape"), safe=""))' "$1"
+}
+
+# json_body FILE NAME=VALUE...: the JSON template on standard input, its slots filled in.
+json_body() {
+  local file=$1
+  shift
+  python3 -c "$FILL"'
+template = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+with open(sys.argv[1], "w", encoding="utf-8") as out:
+    json.dump(fill(template, sys.argv[2:]), out)' "$file" "$@"
+}
+
+# check_field NAME LABEL PATH OP EXPECTED NAME=VALUE...: the field check, as journeys evaluates it.
+check_field() {
+  python3 -c "$FILL"'
+import operator
+ops = {"==": operator.eq, "!=": operator.ne, ">=": operator.ge, "<=": operator.le, ">": operator.gt,
+       "<": operator.lt, "in": lambda a, b: a in b, "not in": lambda a, b: a not in b}
+label, path, op = sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
+expected = fill(json.loads(sys.argv[5]), sys.argv[6:])
+dotted = ".".join(str(p) for p in path)
+try:
+    actual = json.loads(open(sys.argv[1], "rb").read().decode("utf-8"))
+    for part in path:
+        actual = actual[part]
+except (ValueError, LookupError, TypeError):
+    print("%s: field %r is missing from the response" % (label, dotted))
+    sys.exit(1)
+try:
+    passed = bool(ops[op](actual, expected))
+except TypeError:
+    passed = False
+if not passed:
+    print("%s: expected %s %s %r, got %r" % (label, dotted, op, expected, actual))
+sys.exit(0 if passed else 1)' "$T/$1.json" "${@:2}"
+}
+
+# check_text NAME LABEL PATH CONTAINS NAME=VALUE...: the text is in the field (PATH null: the whole body).
+check_text() {
+  python3 -c "$FILL"'
+label, path = sys.argv[2], json.loads(sys.argv[3])
+contains = fill(json.loads(sys.argv[4]), sys.argv[5:])
+raw = open(sys.argv[1], "rb").read().decode("utf-8", "replace")
+where = ".".join(str(p) for p in path) if path else "the body"
+if path:
+    try:
+        actual = json.loads(raw)
+        for part in path:
+            actual = actual[part]
+    except (ValueError, LookupError, TypeError):
+        print("%s: field %r is missing from the response" % (label, where))
+        sys.exit(1)
+    raw = actual if isinstance(actual, str) else json.dumps(actual, ensure_ascii=False)
+if contains not in raw:
+    print("%s: expected %s to contain %r, got %r" % (label, where, contains, raw[:200]))
+    sys.exit(1)' "$T/$1.json" "${@:2}"
+}
+
+reproduced() { clean_up; echo "REPRODUCED: $1"; exit 1; }
+not_reproduced() { clean_up; echo "NOT REPRODUCED: ${1:-the last check passed}"; exit 0; }
+'''
+
+
+def render_curl(failure: Failure, *, model: str, target: str) -> str:
+    """The failure's minimal path as a bash script of curl calls (see the module docstring)."""
+    script = build_script(failure)
+    shell = _Shell(_slot_opening(script), script.tag_values, {})
+    body = _render_walks(script, shell)
+    secrets = script.secrets()
+    setup = ["TAG=jr$(python3 -c 'import uuid; print(uuid.uuid4().hex[:8])')  # fresh test data on every run"
+             ] if script.tags else []
+    setup += [f"tag{n}=${{TAG}}x{n}" for n in range(1, script.tags + 1)]
+    for secret in secrets:
+        setup.append(f"{_secret_variable(secret)}=${{{secret.variable}:-$(python3 -c "
+                     f"'import secrets; print(\"Jy-\" + secrets.token_urlsafe(12))')}}")
+    lines = [
+        *_header(failure, model=model, target=target, environment=[secret.variable for secret in secrets]),
+        "set -uo pipefail",
+        "command -v curl >/dev/null && command -v python3 >/dev/null ||",
+        '  { echo "this script needs curl and python3" >&2; exit 2; }',
+        f"TARGET=${{{TARGET_VARIABLE}:-{DEFAULT_TARGET}}}",
+        "TARGET=${TARGET%/}",
+        "export PYTHONIOENCODING=utf-8",
+        f"SECRET_NAMES={shlex.quote(SECRET_NAME.pattern)}",
+        HELPERS.replace("__OPENING__", shell.opening).strip("\n"),
+        "",
+        *setup,
+        *body,
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _header(failure: Failure, *, model: str, target: str, environment: list[str]) -> list[str]:
+    fingerprint = failure.fingerprint
+    message = " ".join(redact_text(failure.message).split())
+    reads = [f"{TARGET_VARIABLE} (the base URL; default {DEFAULT_TARGET})"]
+    reads += [f"{name} (a random value for the run when unset)" for name in environment]
+    lines = [
+        "#!/usr/bin/env bash",
+        "# Reproduction of a failure found by journeys, as curl calls.",
+        "#",
+        f"# Failure {failure.id}: {fingerprint}",
+        f"# Kind: {failure.kind} ({failure.tally})",
+        f"# Check: {message}",
+        f"# Found by journeys {failure.tool_version}, model {model}, target {target}, seed {failure.seed}, "
+        f"journey {failure.found_in_journey}.",
+        *_left_behind_note(failure),
+        "#",
+        "# Needs bash, curl and python3 (python3 reads JSON fields out of the responses). Run it:",
+        f"#     {TARGET_VARIABLE}=http://127.0.0.1:8765 bash {script_name(failure)}",
+        "# It reads these environment variables:",
+        *[f"#     {line}" for line in reads],
+        "# No secret is written here: passwords come from JOURNEYS_SECRET_<NAME> or are made up for",
+        "# the run, and tokens and ids are taken from the responses that hand them out. Test data",
+        "# gets a fresh tag on every run, and what the steps create is removed again when the",
+        "# script exits (the clean-ups the steps registered).",
+        "#",
+        "# Exit status: 1 REPRODUCED (the failing check fails again), 0 NOT REPRODUCED (it passes),",
+        "# 3 the path could not be walked (an earlier step answered otherwise than in the failing",
+        "# run), 2 curl or python3 is missing.",
+        "",
+    ]
+    return [line.replace("\n", " ").replace("\r", " ") for line in lines]
+
+
+def _left_behind_note(failure: Failure) -> list[str]:
+    if failure.left_behind is None:
+        return []
+    text = " ".join(describe(failure.left_behind).split())
+    return ["#", *(f"# {line}" for line in left_behind_note(text, "script", 94))]
+
+
+def _render_walks(script: Script, shell: _Shell) -> list[str]:
+    """Every walk's steps in order. A setup walk's clean-ups run when that walk ends, as its
+    journey's did (what it leaves behind is what they leave), the others' when the script exits."""
+    body: list[str] = []
+    several = len(script.walk_titles) > 1
+    for number, title in enumerate(script.walk_titles):
+        steps = [step for step in script.steps if step.walk == number]
+        if several:
+            body += ["", f"# --- {title}".replace("\n", " ")]
+        for step in steps:
+            body += _render_step(step, shell)
+        if number < len(script.walk_titles) - 1 and any(step.cleanups for step in steps):
+            body += ["", "clean_up  # the setup journey ended: its clean-ups ran"]
+    if not script.failing_step.failing:
+        body += ["", "diverged 'the script has no failing check'"]
+    return body
+
+
+def _render_step(step: ScriptStep, shell: _Shell) -> list[str]:
+    """One step: its clean-ups registered first (a step that is walked at all gets them run, as in
+    ``walk_script``), its requests, the guards and, on the failing step, the verdict."""
+    prefix = "setup " if step.setup else ""
+    where = f"{prefix}step {step.index + 1} ({step.actor} {step.action})"
+    lines = ["", f"# {prefix}step {step.index + 1}: {step.actor} {step.action}" + ("  <- fails here" if step.failing
+                                                                                  else "")]
+    for position, cleanup in enumerate(step.cleanups, 1):
+        lines += _render_cleanup(cleanup, step, position, shell)
+    for request in step.requests:
+        shell.responses[request.number] = f"{where}: {request.method} {request.template}"
+        label = f"{prefix}step {step.index + 1}: {step.actor} {request.method} {request.template}"
+        _flush(lines, shell, _render_request(request, f"r{request.number}", shell.label(label), shell))
+    answered: set[int] = set()
+    for check in step.checks:
+        name = check.record.name
+        if check.role == "skipped":
+            lines.append(f"# failed in that journey too (a failure already known), not checked: {name!r}"
+                         .replace("\n", " "))
+        elif check.role == "model":
+            lines.append(f"# not checked: {name!r} ({check.record.kind} check in model code)".replace("\n", " "))
+        elif check.role == "guard":
+            _flush(lines, shell, _answered(check, where, answered, shell) + _render_guard(check, where, shell))
+        elif check.role == "final":
+            _flush(lines, shell, _render_final(step, check, answered, shell))
+    if step.failing and step.final is None:
+        lines += _render_by_status(step, None, shell)
+    return lines
+
+
+def _flush(lines: list[str], shell: _Shell, new: list[str]) -> None:
+    """``new`` after the captures they need (rendering them registered those captures)."""
+    lines.extend(shell.pending)
+    shell.pending.clear()
+    lines.extend(new)
+
+
+def _render_request(request: ScriptRequest, name: str, label: str, shell: _Shell) -> list[str]:
+    """The lines that send ``request``: its JSON body written to a file first, if it has one."""
+    url = shell.url(request)
+    options: list[str] = []
+    lines: list[str] = []
+    if request.has_body:
+        template, words = shell.template(request.json)
+        file = f'"$T/{name}.body"'
+        if words:
+            lines += [f"json_body {file} {' '.join(words)} <<'JSON'", template, "JSON"]
+        else:
+            lines += [f"cat > {file} <<'JSON'", template, "JSON"]
+        options += [f"--data-binary @{file}", "-H " + shlex.quote("Content-Type: application/json")]
+    for header, value in request.headers.items():
+        if request.has_body and header.lower() == "content-type":
+            continue
+        options.append("-H " + _word([f"{header}: ", *shell.pieces(value)]))
+    method = request.method.upper()
+    if method == "HEAD":
+        options.append("--head")
+    lines.append(" ".join(["send", name, label, shlex.quote(method), url, *options]))
+    return lines
+
+
+def _render_cleanup(cleanup: ScriptRequest, step: ScriptStep, position: int, shell: _Shell) -> list[str]:
+    """A function that sends the clean-up, registered to run when the script exits. It reads its
+    values from the saved responses then, and does nothing when one is missing: the request that
+    would have created what it removes was not sent, or did not create it."""
+    prefix = "setup " if step.setup else ""
+    function = f"clean_up_{'setup_' if step.setup else ''}{step.index + 1}_{position}"
+    local = shell.for_cleanup()
+    label = f"clean-up of {prefix}step {step.index + 1}: {step.actor} {cleanup.method} {cleanup.template}"
+    send = _render_request(cleanup, "cleanup", local.label(label), local)
+    indent = "" if cleanup.has_body else "  "  # a here-document's end must start its line
+    return [f"{function}() {{  # removes what this step creates, when the script exits",
+            *(f"{indent}{line}" for line in [*local.pending, *send]),
+            "}",
+            f"CLEANUPS+=({function})"]
+
+
+def _answered(check: ScriptCheck, where: str, answered: set[int], shell: _Shell) -> list[str]:
+    """A check needs the response it looks at: without one the walk ends (once per request)."""
+    if check.response in answered:
+        return []
+    answered.add(check.response)
+    return [f"answered r{check.response} {shell.label(where)}"]
+
+
+def _render_guard(check: ScriptCheck, where: str, shell: _Shell) -> list[str]:
+    """A check that passed in the failing run: if it does not pass now, the walk went elsewhere."""
+    r = f"r{check.response}"
+    record = check.record
+    context = shell.label(f"{where}: {record.name}")
+    if record.kind == "status":
+        codes = " ".join(str(code) for code in check.expected)
+        expected = " or ".join(str(code) for code in check.expected)
+        return [f'one_of "$STATUS_{r}" {codes} ||',
+                f'  diverged {context}": expected status {expected}, got $STATUS_{r} $(body_hint {r})"']
+    if record.kind == "status_below":
+        return [f'[ "$STATUS_{r}" -lt {int(check.expected)} ] ||',
+                f'  diverged {context}": expected a status below {int(check.expected)}, '
+                f'got $STATUS_{r} $(body_hint {r})"']
+    return [f"message=$({_check_call(check, shell, context)}) ||", f'  diverged "$message $(body_hint {r})"']
+
+
+def _check_call(check: ScriptCheck, shell: _Shell, label: str) -> str:
+    """The ``check_field`` / ``check_text`` call for a field or text check."""
+    r = f"r{check.response}"
+    record = check.record
+    template, words = shell.template(check.expected)
+    if record.kind == "field":
+        return " ".join(["check_field", r, label, shlex.quote(json.dumps(record.expected["path"])),
+                         shlex.quote(record.expected["op"]), shlex.quote(template), *words])
+    return " ".join(["check_text", r, label, shlex.quote(json.dumps(record.expected.get("path"))),
+                     shlex.quote(template), *words])
+
+
+def _render_final(step: ScriptStep, check: ScriptCheck, answered: set[int], shell: _Shell) -> list[str]:
+    """The failing check, evaluated as the engine does: exit 1 while it fails, 0 once it passes."""
+    record = check.record
+    if record.kind not in EVALUATED_KINDS or check.response is None:
+        return _render_by_status(step, check, shell)
+    r = f"r{check.response}"
+    lines = ["", "# The failing check: it fails while the bug is there."]
+    lines += _answered(check, "the failing step", answered, shell)
+    if record.kind in ("status", "status_below"):
+        if record.kind == "status":
+            codes = " ".join(str(code) for code in check.expected)
+            expected = " or ".join(str(code) for code in check.expected)
+            condition, words = f'one_of "$STATUS_{r}" {codes}', f"expected status {expected}"
+        else:
+            condition = f'[ "$STATUS_{r}" -lt {int(check.expected)} ]'
+            words = f"expected a status below {int(check.expected)}"
+        message = shell.label(f"{record.name}: {words}, got ") + f'"$STATUS_{r} $(body_hint {r})"'
+        return lines + [f"if {condition}; then", "  not_reproduced", "else", f"  reproduced {message}", "fi"]
+    call = _check_call(check, shell, shell.label(record.name))
+    return lines + [f"if message=$({call}); then", "  not_reproduced", "else",
+                    f'  reproduced "$message $(body_hint {r})"', "fi"]
+
+
+def _render_by_status(step: ScriptStep, check: ScriptCheck | None, shell: _Shell) -> list[str]:
+    """A failing condition decided by model code (or an error in it) cannot be written as data:
+    the script counts the failure as reproduced when the response it concerns (the step's last,
+    if none) has the status the failing run got, as ``walk_script`` does."""
+    record: CheckRecord | None = check.record if check is not None else step.record.failed_check
+    number = check.response if check is not None and check.response is not None else \
+        (step.requests[-1].number if step.requests else None)
+    name = record.name if record is not None else "the failing check"
+    kind = record.kind if record is not None else "unknown"
+    note = (f"note: {name!r} is a {kind} check in model code that curl cannot evaluate; "
+            "it counts as reproduced when the status is the one the failing run got")
+    lines = [
+        "",
+        "# The failing check: it fails while the bug is there.",
+        f"# {name!r} is a {kind} check in model code: curl cannot evaluate it. It counts as".replace("\n", " "),
+        "# reproduced when the response has the status the failing run got (a heuristic: the",
+        "# status may match while the condition holds).",
+        f"echo {shell.label(' '.join(note.split()))}",
+    ]
+    if number is None:
+        return lines + ["diverged 'the failing step sent no request to compare'"]
+    position = [request.number for request in step.requests].index(number)
+    status = step.record.requests[position].status
+    recorded = "000" if status is None else str(status)
+    shown = "no response" if status is None else recorded
+    message = " ".join(redact_text(record.message if record is not None else name).split())
+    return lines + [
+        f'if [ "$STATUS_r{number}" = {recorded} ]; then',
+        f"  reproduced {shell.label(f'{message} (status {shown}, as in the failing run)')}",
+        "else",
+        f'  not_reproduced "the status is $STATUS_r{number}, the failing run got {shown}"',
+        "fi",
+    ]

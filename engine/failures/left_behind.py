@@ -1,0 +1,210 @@
+"""Left-behind state: a failure caused by data an earlier journey left on the target.
+
+On a shared target one journey's data can break later ones: a review whose text
+the recent-reviews widget cannot encode makes every later listing fail, for
+every journey. Hypothesis then shrinks the failure to a path of one read that
+creates nothing, which would send a developer looking in the wrong place.
+
+``SessionHistory`` subscribes to the run's events and remembers, cheaply, what
+that judgement needs: when each action last passed, when each fingerprint first
+failed, which steps created data (tagged data, a produced resource or a
+registered clean-up) and which of those clean-ups failed. ``left_behind`` then
+says whether a failure is of this kind and names the step that most likely
+created the data:
+
+- the failure's minimal path creates nothing itself, and
+- the failing action passed earlier in the session, before it first failed on
+  a journey that had created nothing before the failing step, and
+- some step created data from the journey of that last pass (whose clean-ups
+  ran after it) to that first failure: the first such step whose clean-up
+  failed, or else the first such step. The first, because once the offending
+  data is there the action does not pass again, while the time from there to
+  the first failure on an empty path can be long (shrinking another failure,
+  say) and full of harmless leftovers.
+
+The rule is a heuristic and says so in its evidence line; ``candidates`` lists
+the journeys of that window for ``engine.failures.left_behind_experiment`` to confirm
+one by experiment where the model can reset the target. A copy change
+deployed mid-session, for instance, also makes an action that used to pass
+fail on a path that creates nothing; it is labelled left-behind only when data
+was created in that window, and the evidence says whether a clean-up failed.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections import OrderedDict, deque
+from typing import NamedTuple
+
+from engine.events import CleanupFinished, Event, JourneyFinished, StepFinished
+from engine.records import LeftBehind, StepRecord
+from engine.redact import redact_text
+
+__all__ = ["SessionHistory", "describe", "left_behind_note"]
+
+KEEP_JOURNEYS = 300      # the latest whole journeys kept, to hand the creating one to a developer
+KEEP_PINNED = 1_000      # and the latest journeys with a failed clean-up, however old
+KEEP_CREATIONS = 50_000  # creating steps remembered
+
+
+class _Moment(NamedTuple):
+    sequence: int  # order of the step among every step of the session
+    journey: int
+
+
+class _Creation(NamedTuple):
+    sequence: int
+    journey: int
+    step: StepRecord
+    at: float
+
+
+class _Failing(NamedTuple):
+    failed: _Moment
+    last_passed: _Moment | None  # the failing action's last pass before it
+    explained: bool              # an earlier step of the same journey created data
+
+
+class SessionHistory:
+    """What the run walked, as far as left-behind state needs it; a bus subscriber."""
+
+    def __init__(self, keep_journeys: int = KEEP_JOURNEYS, keep_creations: int = KEEP_CREATIONS) -> None:
+        self.run_id = ""
+        self._sequence = 0
+        self._keep_journeys = keep_journeys
+        self._journeys: OrderedDict[int, list[StepRecord]] = OrderedDict()
+        self._pinned: OrderedDict[int, list[StepRecord]] = OrderedDict()
+        self._last_pass: dict[str, _Moment] = {}
+        self._failing: dict[int, _Failing] = {}   # journey -> its failing step, until it ends
+        self._first_unexplained: dict[str, _Failing] = {}  # fingerprint -> first failure on a path
+        #                                                     that created nothing before it
+        self._creations: deque[_Creation] = deque(maxlen=keep_creations)
+        self._failed_cleanups: OrderedDict[tuple[int, int], str] = OrderedDict()  # (journey, step) -> what
+        self._keep_creations = keep_creations
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, StepFinished):
+            self._step(event)
+        elif isinstance(event, JourneyFinished):
+            failing = self._failing.pop(event.journey, None)
+            if event.fingerprint and failing is not None and not failing.explained:
+                self._first_unexplained.setdefault(event.fingerprint, failing)
+        elif isinstance(event, CleanupFinished):
+            if not event.ok and event.created_by_step is not None:
+                answer = f"answered {event.status}" if event.status is not None else "got no answer"
+                self._failed_cleanups[(event.journey, event.created_by_step)] = (
+                    f"{event.method} {event.path} {answer}")
+                if len(self._failed_cleanups) > self._keep_creations:  # a days-long run stays bounded
+                    self._failed_cleanups.popitem(last=False)
+                if event.journey in self._journeys:  # the likeliest to have left data: keep it whole
+                    self._pinned[event.journey] = self._journeys[event.journey]
+                    if len(self._pinned) > KEEP_PINNED:
+                        self._pinned.popitem(last=False)
+
+    def _step(self, event: StepFinished) -> None:
+        self.run_id = event.run_id
+        self._sequence += 1
+        step = event.step
+        moment = _Moment(self._sequence, event.journey)
+        steps = self._journeys.get(event.journey)
+        if steps is None:
+            steps = self._journeys[event.journey] = []
+            if len(self._journeys) > self._keep_journeys:
+                self._journeys.popitem(last=False)
+        steps.append(step)
+        if step.outcome == "passed":
+            self._last_pass[step.action] = moment
+            if step.created:
+                self._creations.append(_Creation(self._sequence, event.journey, step, event.at))
+        else:
+            explained = any(earlier.created for earlier in steps[:-1])
+            self._failing[event.journey] = _Failing(moment, self._last_pass.get(step.action), explained)
+
+    def left_behind(self, fingerprint: str, steps: tuple[StepRecord, ...]) -> LeftBehind | None:
+        """The step that most likely left the data ``fingerprint`` fails on, if the rule holds."""
+        found = self._window(fingerprint, steps)
+        if found is None:
+            return None
+        first, window = found
+        passed, failed = first.last_passed, first.failed
+        action = steps[-1].action
+        with_failed_cleanup = [c for c in window if (c.journey, c.step.index) in self._failed_cleanups]
+        if with_failed_cleanup:
+            creation = with_failed_cleanup[0]
+            cleanup = self._failed_cleanups[(creation.journey, creation.step.index)]
+            evidence = (f"its clean-up {cleanup}; it is the first step with a failed clean-up after "
+                        f"{action} last passed ({len(with_failed_cleanup)} before it first failed)")
+        else:
+            creation = window[0]
+            evidence = (f"the first step that created data after {action} last passed "
+                        f"(no failed clean-up was recorded; {len(window)} step(s) created data before it failed)")
+        walked, index = self._walked(creation)
+        return LeftBehind(run_id=self.run_id, journey=creation.journey, step=index, created_at=creation.at,
+                          evidence=evidence, last_passed_journey=passed.journey,
+                          first_failed_journey=failed.journey, steps=walked)
+
+    def candidates(self, fingerprint: str, steps: tuple[StepRecord, ...], limit: int = 5
+                   ) -> list[tuple[int, tuple[StepRecord, ...]]]:
+        """Journeys that created data in the window, likeliest first (a failed clean-up, then the
+        order they ran in), each as it was walked: what an experiment re-creates."""
+        found = self._window(fingerprint, steps)
+        if found is None:
+            return []
+        _, window = found
+        ranked = sorted(window, key=lambda c: ((c.journey, c.step.index) not in self._failed_cleanups, c.sequence))
+        journeys: dict[int, tuple[StepRecord, ...]] = {}
+        for creation in ranked:
+            if creation.journey not in journeys and len(journeys) < limit:
+                walked, _ = self._walked(creation)
+                if len(walked) > 1 or walked[0] is not creation.step or creation.step.index == 0:
+                    journeys[creation.journey] = walked
+        return list(journeys.items())
+
+    def _window(self, fingerprint: str, steps: tuple[StepRecord, ...]):
+        if any(step.created for step in steps):
+            return None
+        first = self._first_unexplained.get(fingerprint)
+        if first is None or first.last_passed is None:
+            return None
+        # From the journey of the last pass on: its clean-ups ran after that pass, and a clean-up
+        # that answered 204 can leave data behind as surely as one that failed.
+        passed = first.last_passed
+        window = [c for c in self._creations if c.sequence < first.failed.sequence
+                  and (c.sequence > passed.sequence or c.journey == passed.journey)]
+        return (first, window) if window else None
+
+    def _walked(self, creation: _Creation) -> tuple[tuple[StepRecord, ...], int]:
+        """The creating journey up to its own new failure, if it had one (a setup walk that fails
+        is no setup), and the creating step's index in it."""
+        journey = self._journeys.get(creation.journey) or self._pinned.get(creation.journey)
+        if journey is not None and creation.step.index < len(journey):
+            # A known failure met on the way did not end the journey; a new one did.
+            end = next((i for i, s in enumerate(journey) if s.outcome == "failed"), len(journey))
+            if creation.step.index < end:
+                return tuple(journey[:end]), creation.step.index
+        return (creation.step,), 0  # that journey is too old to be kept whole: the creating step alone
+
+
+def describe(left_behind: LeftBehind) -> str:
+    """One sentence: which step of which journey left the data (or most likely did), and why.
+
+    Masked like every message shown or stored: the evidence quotes a clean-up's path.
+    """
+    step = left_behind.creating_step
+    if left_behind.confirmed:
+        return redact_text(f"data left behind by journey {left_behind.journey} of run {left_behind.run_id}, "
+                           f"step {step.index + 1} ({step.actor} {step.action}), confirmed by experiment: "
+                           f"{left_behind.evidence}")
+    return redact_text(f"suspected: data left behind most likely by journey {left_behind.journey} of run "
+                       f"{left_behind.run_id}, step {step.index + 1} ({step.actor} {step.action}): "
+                       f"{left_behind.evidence}; the failing action last passed in journey "
+                       f"{left_behind.last_passed_journey} and first failed in journey "
+                       f"{left_behind.first_failed_journey}")
+
+
+def left_behind_note(text: str, noun: str, width: int) -> list[str]:
+    """The lines an exported ``noun`` ("test", "script") opens with: ``describe``'s ``text``
+    (made safe for that file), and how the reproduction deals with it."""
+    return [*textwrap.wrap(f"Left-behind state: {text}.", width),
+            f"The {noun} walks that journey first (setup, with its clean-ups), then the failing",
+            "path: on a clean target the failing path alone passes."]

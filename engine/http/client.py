@@ -1,0 +1,191 @@
+"""The one place every request to a target goes through.
+
+``TargetClient.send`` builds the concrete path from its template, refuses a
+host outside the allowed ones before anything is sent, tags the request with
+the run's id and user agent, sends it with httpx, retries only what cannot
+happen twice, times the exchange and returns it with a ``RequestRecord``.
+
+Retries (never of HTTP statuses: a 500 is a finding, not noise): a request
+that never reached the server (the connection was refused or timed out, no
+connection was free) is retried whatever its method; one that may have reached
+it (a read timed out, the connection broke while waiting for the answer) only
+when repeating it cannot do something twice: GET, HEAD, PUT, DELETE, OPTIONS,
+or an action the model marked ``idempotent=True``. A ``POST /checkout`` that
+timed out after it was sent is never sent again. The policy is two branches on
+httpx's own exception classes, so no retry library is needed for it.
+``open_target`` turns ``--target demo|URL`` into a client and checks it answers.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import attrs
+import httpx
+
+from engine.errors import ConfigError, TargetError
+from engine.records import RequestRecord
+
+__all__ = ["TargetClient", "Target", "open_target", "DEMO_BASE_URL", "HostNotAllowed", "IDEMPOTENT_METHODS",
+           "RUN_HEADER", "allowed_host"]
+
+DEMO_BASE_URL = "http://demo.journeys.invalid"
+RESPONSE_TEXT_LIMIT = 4096
+RUN_HEADER = "X-Journeys-Run"
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+# The request never reached the server: sending it again cannot do anything twice.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# It may have reached the server (the answer did not come back): only idempotent requests again.
+MAYBE_SENT = (httpx.TransportError,)
+
+
+class HostNotAllowed(ConfigError):
+    """A request was about to go to a host outside the allowed ones; nothing was sent."""
+
+
+class TargetClient:
+    """Sends requests to the target: allowed hosts, tags, path templating, safe retries, timing."""
+
+    def __init__(self, client: httpx.Client, *, retries: int = 2, backoff_s: float = 0.25,
+                 run_id: str | None = None, run_header: str = RUN_HEADER, user_agent: str | None = None,
+                 allowed_hosts: tuple[str, ...] = ()) -> None:
+        self.client = client
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.requests_sent = 0
+        # (host, port): the target's own exactly; one given as "host" allows any port, "host:port" that one.
+        self.allowed_hosts = frozenset({_address(client.base_url), *(allowed_host(h) for h in allowed_hosts)})
+        self.tagging: dict[str, str] = {}  # sent on every request, never recorded
+        if run_id and run_header:
+            self.tagging[run_header] = run_id
+        if user_agent:
+            self.tagging["User-Agent"] = user_agent
+
+    def send(self, method: str, template: str, *, path_vars: dict[str, Any] | None = None,
+             json: Any = None, params: dict[str, Any] | None = None,
+             headers: dict[str, str] | None = None, idempotent: bool = False,
+             action: str | None = None) -> tuple[httpx.Response | None, RequestRecord]:
+        path = expand_path(template, path_vars or {})
+        self._check_host(method, path, action)
+        headers = dict(headers or {})
+        sent_headers = {**self.tagging, **headers}
+        repeatable = idempotent or method.upper() in IDEMPOTENT_METHODS
+        error: str | None = None
+        response: httpx.Response | None = None
+        attempts = 0
+        started = time.perf_counter()
+        for attempts in range(1, self.retries + 2):
+            started = time.perf_counter()
+            try:
+                response = self.client.request(method, path, json=json, params=params, headers=sent_headers)
+                error = None
+                break
+            except MAYBE_SENT as exc:
+                error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                if not isinstance(exc, NOT_SENT) and not repeatable:
+                    error += f" (not retried: a {method.upper()} may have reached the server)"
+                    break
+                if attempts <= self.retries:
+                    time.sleep(self.backoff_s * attempts)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        self.requests_sent += attempts
+        record = _record(method, template, path, params, json, headers, response, elapsed_ms, attempts, error)
+        return response, (attrs.evolve(record, path_vars=dict(path_vars)) if path_vars else record)
+
+
+    def _check_host(self, method: str, path: str, action: str | None) -> None:
+        host, port = _address(self.client.base_url.join(path))
+        if (host, port) in self.allowed_hosts or (host, None) in self.allowed_hosts:
+            return
+        who = f"action {action!r}" if action else "a request"
+        allowed = ", ".join(sorted(h if p is None else f"{h}:{p}" for h, p in self.allowed_hosts))
+        raise HostNotAllowed(f"{who} would send {method.upper()} {path} to {host}:{port}, which is not an "
+                             f"allowed host (allowed: {allowed}); nothing was sent. Add it with "
+                             f"--allow-host {host}:{port} if the journey really goes there")
+
+
+def _address(url: httpx.URL) -> tuple[str, int | None]:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return url.host.lower(), url.port or default
+
+
+def allowed_host(spec: str) -> tuple[str, int | None]:
+    host, _, port = spec.strip().lower().rpartition(":") if ":" in spec else (spec.strip().lower(), "", "")
+    if not host or (port and not port.isdigit()):
+        raise ConfigError(f"--allow-host {spec!r}: give a host name or host:port, such as api.example.com:443")
+    return host, int(port) if port else None
+
+
+def expand_path(template: str, path_vars: dict[str, Any]) -> str:
+    try:
+        return template.format_map({k: quote(str(v), safe="") for k, v in path_vars.items()})
+    except KeyError as missing:
+        raise ValueError(f"path {template!r} needs a value for {missing}; pass it as "
+                         f"step.get({template!r}, {missing.args[0]}=...)") from None
+
+
+def _record(method, template, path, params, json, headers, response, elapsed_ms, attempts, error):
+    if response is None:
+        return RequestRecord(method=method, template=template, path=path, params=params, json=json,
+                             headers=headers, status=None, response_json=None, response_text="",
+                             response_bytes=0, elapsed_ms=elapsed_ms, attempts=attempts, error=error)
+    body_json = None
+    if "json" in response.headers.get("content-type", ""):
+        try:
+            body_json = response.json()
+        except ValueError:
+            body_json = None
+    text = response.text
+    return RequestRecord(method=method, template=template, path=path, params=params, json=json,
+                         headers=headers, status=response.status_code, response_json=body_json,
+                         response_text=text[:RESPONSE_TEXT_LIMIT], response_bytes=len(response.content),
+                         elapsed_ms=elapsed_ms, attempts=attempts, error=None)
+
+
+@attrs.define
+class Target:
+    """An opened target: the httpx client to reach it and how to describe it."""
+
+    client: httpx.Client
+    label: str
+    base_url: str
+    in_process: bool = False
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def open_target(spec: str, *, seed: int = 0, timeout_s: float = 10.0, demo_bugs: bool = True) -> Target:
+    """``demo`` for the in-process demo shop, or an http(s) URL."""
+    if spec == "demo":
+        from demo_shop import DemoShop
+
+        app = DemoShop(bugs=demo_bugs, seed=seed)
+        client = httpx.Client(transport=httpx.WSGITransport(app=app), base_url=DEMO_BASE_URL,
+                              timeout=timeout_s)
+        return Target(client=client, label="demo (in-process)", base_url=DEMO_BASE_URL, in_process=True)
+    parts = urlsplit(spec)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"target {spec!r} is neither 'demo' nor an http(s) URL such as "
+                          "http://127.0.0.1:8765")
+    client = httpx.Client(base_url=spec, timeout=timeout_s)
+    return Target(client=client, label=spec, base_url=spec)
+
+
+def preflight(target: Target, *, attempts: int = 3, backoff_s: float = 0.5,
+              headers: dict[str, str] | None = None) -> None:
+    """Make sure the target answers at all before a run starts (any status will do).
+
+    ``headers`` tag it like the run's own requests (``TargetClient.tagging``)."""
+    last = ""
+    for attempt in range(attempts):
+        try:
+            target.client.get("/", headers=headers)
+            return
+        except httpx.TransportError as exc:
+            last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            time.sleep(backoff_s * (attempt + 1))
+    raise TargetError(f"target {target.label} is unreachable after {attempts} attempts ({last}); "
+                      "check the URL, or start the demo with `journeys demo serve`")
