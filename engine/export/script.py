@@ -30,8 +30,8 @@ from typing import Any, Callable
 import attrs
 import httpx
 
-from engine.walk import checks
-from engine.walk.checks import split_path
+from engine.model import checks
+from engine.model.checks import split_path
 from engine.events import CleanupFinished, Event, JourneyFinished, JourneyStarted, StepFinished
 from engine.records import CheckRecord, Failure, RequestRecord, StepRecord
 from engine.redact import is_secret_name

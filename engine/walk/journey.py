@@ -1,8 +1,9 @@
 """One journey: actors moving through the model's states, one checked step at a time.
 
 ``JourneyRunner`` is the step template shared by the Hypothesis walk and by
-replays: run the action with its drawn data through a ``StepContext`` (which
-sends requests via the ``TargetClient`` and records checks), run the model's
+replays: run the action with its drawn data through a ``StepContext``
+(``engine.model.step``: it sends requests via the ``TargetClient`` and records
+checks), run the model's
 invariants on every response, record the step, emit ``StepFinished``, and
 either move the actor to the action's target state or return a ``StepFailure``
 with its fingerprint. A step that meets a failure already reported (a
@@ -10,9 +11,6 @@ with its fingerprint. A step that meets a failure already reported (a
 goes on, so one known bug does not stall exploration. ``finish`` runs the
 journey's registered clean-ups.
 
-``Memory`` (an actor's ``step.me``, and ``step.shared``) notes which keys each
-step reads and writes; with the resources a step consumed and the state it
-left from, that is what ``engine.walk.shrink`` slices a failing journey by.
 ``ReplayedJourney`` answers Hypothesis's replay of a journey that failed: it
 draws what the original drew and sends nothing.
 """
@@ -27,19 +25,18 @@ import traceback
 from typing import Any, Callable
 
 import attrs
-import httpx
 
-from engine.walk import checks
-from engine.walk.checks import CheckFailed
+from engine.model.checks import CheckFailed
 from engine.errors import JourneysError
 from engine.events import CleanupFinished, Event, JourneyFinished, JourneyStarted, StepFinished
 from engine.model.declare import Action, Model
-from engine.http.provenance import links_in, plain, trace_response
-from engine.records import CheckRecord, Fingerprint, RequestRecord, StepRecord, status_class, to_jsonable
 from engine.http.client import TargetClient
+from engine.http.provenance import plain
+from engine.model.step import InvariantCheck, StepAborted, StepContext
+from engine.records import CheckRecord, Fingerprint, StepRecord, status_class, to_jsonable
+from engine.walk.memory import Memory
 
-__all__ = ["Resource", "StepFailure", "StepContext", "JourneyRunner", "ReplayedJourney", "Tagger",
-           "Memory", "KNOWN"]
+__all__ = ["Resource", "StepFailure", "JourneyRunner", "ReplayedJourney", "Tagger"]
 
 
 @attrs.frozen
@@ -69,7 +66,6 @@ class StepFailure:
 
 
 _JOURNEY_TOKENS = itertools.count(1)
-KNOWN = object()  # the step met a failure reported earlier: recorded, and the journey goes on
 
 
 class Tagger:
@@ -81,288 +77,6 @@ class Tagger:
 
     def next(self) -> str:
         return f"{self.prefix}x{next(self.counter)}"
-
-
-class Memory(dict):
-    """A dict that notes the keys read and written while a step runs (``step.me``, ``step.shared``).
-
-    Iterating over it, or asking its size, reads every key (``"*"``).
-    """
-
-    def __init__(self, prefix: str = "") -> None:
-        super().__init__()
-        self.prefix = prefix
-        self.reads: set[str] | None = None
-        self.writes: set[str] | None = None
-
-    def track(self, reads: set[str] | None, writes: set[str] | None) -> None:
-        self.reads, self.writes = reads, writes
-
-    def _read(self, key: Any) -> None:
-        if self.reads is not None:
-            self.reads.add(self.prefix + str(key))
-
-    def _wrote(self, key: Any) -> None:
-        if self.writes is not None:
-            self.writes.add(self.prefix + str(key))
-
-    def __getitem__(self, key: Any) -> Any:
-        self._read(key)
-        return super().__getitem__(key)
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        self._read(key)
-        return super().get(key, default)
-
-    def __contains__(self, key: object) -> bool:
-        self._read(key)
-        return super().__contains__(key)
-
-    def setdefault(self, key: Any, default: Any = None) -> Any:
-        self._read(key)
-        self._wrote(key)
-        return super().setdefault(key, default)
-
-    def pop(self, key: Any, *default: Any) -> Any:
-        self._read(key)
-        self._wrote(key)
-        return super().pop(key, *default)
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self._wrote(key)
-        super().__setitem__(key, value)
-
-    def __delitem__(self, key: Any) -> None:
-        self._wrote(key)
-        super().__delitem__(key)
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        new = dict(*args, **kwargs)
-        for key in new:
-            self._wrote(key)
-        super().update(new)
-
-    def clear(self) -> None:
-        for key in list(super().keys()):
-            self._wrote(key)
-        super().clear()
-
-    def _read_all(self) -> None:
-        self._read("*")
-
-    def __iter__(self):
-        self._read_all()
-        return super().__iter__()
-
-    def __len__(self) -> int:
-        self._read_all()
-        return super().__len__()
-
-    def keys(self):
-        self._read_all()
-        return super().keys()
-
-    def values(self):
-        self._read_all()
-        return super().values()
-
-    def items(self):
-        self._read_all()
-        return super().items()
-
-
-class CleanupHandle:
-    """A registered clean-up; ``cancel()`` withdraws it (safe to call twice)."""
-
-    def __init__(self, pending: list, entry: tuple, recorded: tuple[int, int], withdrawn: list) -> None:
-        self._pending = pending
-        self._entry = entry
-        self._recorded = recorded    # (step index, position in its cleanup_requests)
-        self._withdrawn = withdrawn  # the runner's: what the step now running withdrew
-
-    def cancel(self) -> None:
-        if any(item is self._entry for item in self._pending):
-            self._pending[:] = [item for item in self._pending if item is not self._entry]
-            self._withdrawn.append(self._recorded)
-
-
-class _Aborted(Exception):
-    def __init__(self, record: CheckRecord) -> None:
-        super().__init__(record.message)
-        self.record = record
-
-
-class StepContext:
-    """What an action function receives as ``step``: requests, memory and checks."""
-
-    def __init__(self, runner: JourneyRunner, actor: str, action: str, *, idempotent: bool = False) -> None:
-        self._runner = runner
-        self.actor = actor
-        self.action = action
-        self.idempotent = idempotent
-        self.me: Memory = runner.memory[actor]
-        self.shared: Memory = runner.shared
-        self.requests: list[RequestRecord] = []
-        self.responses: list[httpx.Response] = []
-        self.checks: list[CheckRecord] = []
-        self.tags: list[str] = []
-        self.cleanups_registered = 0
-        self.cleanup_requests: list[dict[str, Any]] = []  # as recorded, for the walks of engine.export.script
-
-    # --- requests -------------------------------------------------------------------------
-    def request(self, method: str, template: str, *, json: Any = None,
-                params: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
-                **path_vars: Any) -> httpx.Response:
-        runner = self._runner
-        sent_headers = dict(headers or {})
-        token = runner.tokens.get(self.actor)
-        links = [*links_in(path_vars, ("path",), runner.token), *links_in(json, ("json",), runner.token),
-                 *links_in(params, ("params",), runner.token), *links_in(sent_headers, ("headers",), runner.token)]
-        if token and "Authorization" not in sent_headers:
-            sent_headers["Authorization"] = f"Bearer {token}"
-            links += [dict(link, prefix="Bearer ") for link in links_in(token, ("headers", "Authorization"),
-                                                                         runner.token)]
-        response, record = runner.client.send(method, template, path_vars=plain(path_vars), json=plain(json),
-                                              params=plain(params), headers=plain(sent_headers),
-                                              idempotent=self.idempotent, action=self.action)
-        if links:
-            record = attrs.evolve(record, links=tuple(links))
-        self.requests.append(record)
-        if response is None:
-            raise _Aborted(CheckRecord(
-                name="target answers", kind="error", passed=False, expected="a response",
-                actual=record.error, response=len(self.requests) - 1,
-                message=f"{method} {record.path}: no response after {record.attempts} attempts "
-                        f"({record.error})"))
-        self.responses.append(trace_response(response, runner.token, len(runner.steps), len(self.requests) - 1))
-        return response
-
-    def get(self, template: str, **kwargs: Any) -> httpx.Response:
-        return self.request("GET", template, **kwargs)
-
-    def post(self, template: str, **kwargs: Any) -> httpx.Response:
-        return self.request("POST", template, **kwargs)
-
-    def put(self, template: str, **kwargs: Any) -> httpx.Response:
-        return self.request("PUT", template, **kwargs)
-
-    def patch(self, template: str, **kwargs: Any) -> httpx.Response:
-        return self.request("PATCH", template, **kwargs)
-
-    def delete(self, template: str, **kwargs: Any) -> httpx.Response:
-        return self.request("DELETE", template, **kwargs)
-
-    # --- the actor's session and test data --------------------------------------------
-    def authenticate(self, token: str | None) -> None:
-        """Send ``Authorization: Bearer token`` on this actor's later requests (None: stop)."""
-        self._runner.tokens[self.actor] = token
-
-    @property
-    def signed_in(self) -> bool:
-        """Whether this actor currently sends a bearer token."""
-        return bool(self._runner.tokens.get(self.actor))
-
-    def unique(self, value: str) -> str:
-        """Tag test data so it is unique and recognisable: ``a@x.org`` -> ``a+jy1a2b3cx7@x.org``."""
-        tag = self._runner.tagger.next()
-        self.tags.append(tag)
-        if "@" in value:
-            local, _, domain = value.rpartition("@")
-            return f"{local}+{tag}@{domain}"
-        return f"{value}-{tag}"
-
-    def cleanup(self, method: str, template: str, **path_vars: Any) -> CleanupHandle:
-        """Register a request that removes what this step created, run when the journey ends.
-
-        Keep the handle to withdraw it (``handle.cancel()``) once a later step made
-        it unnecessary, e.g. an order returned or an account deleted with its data.
-        """
-        self.cleanups_registered += 1
-        runner = self._runner
-        token = runner.tokens.get(self.actor)
-        links = [*links_in(path_vars, ("path",), runner.token),
-                 *(dict(link, prefix="Bearer ") for link in links_in(token, ("headers", "Authorization"),
-                                                                    runner.token))]
-        self.cleanup_requests.append({"method": method, "template": template, "path_vars": plain(path_vars),
-                                      "headers": {"Authorization": "Bearer ***"} if token else {},
-                                      "links": links})
-        entry = (self.actor, self._runner.tokens.get(self.actor), method, template, path_vars,
-                 len(self._runner.steps), self.action)
-        self._runner.cleanups.append(entry)
-        recorded = (len(self._runner.steps), len(self.cleanup_requests) - 1)
-        return CleanupHandle(self._runner.cleanups, entry, recorded, self._runner.withdrawn)
-
-    # --- checks ----------------------------------------------------------------------------
-    def _index(self, response: httpx.Response) -> int | None:
-        return next((i for i, r in enumerate(self.responses) if r is response), None)
-
-    def _record(self, record: CheckRecord) -> None:
-        links = tuple(links_in(record.expected, (), self._runner.token))
-        record = attrs.evolve(record, expected=plain(record.expected), actual=plain(record.actual), links=links)
-        self.checks.append(record)
-        if not record.passed:
-            raise CheckFailed(record)
-
-    def expect_status(self, response: httpx.Response, *codes: int, name: str | None = None) -> None:
-        """The response status is one of ``codes``."""
-        self._record(checks.status_check(response, codes, name=name, index=self._index(response),
-                                         source="action"))
-
-    def expect_field(self, response: httpx.Response, path: str, op: str, value: Any, *,
-                     name: str | None = None) -> None:
-        """A JSON field compares to ``value``: ``step.expect_field(r, "total", ">=", 0)``."""
-        self._record(checks.field_check(response, path, op, value, name=name,
-                                        index=self._index(response), source="action"))
-
-    def expect_text(self, response: httpx.Response, path: str | None, contains: str, *,
-                    name: str | None = None) -> None:
-        """The copy is as written: ``contains`` appears in a JSON field (``path=None``: the body).
-
-        A failed text check on a successful response makes the failure a *content change*.
-        """
-        self._record(checks.text_check(response, path, contains, name=name,
-                                       index=self._index(response), source="action"))
-
-    def expect(self, condition: bool, name: str, detail: str | None = None, *,
-               response: httpx.Response | None = None) -> None:
-        """Any other condition (model code decides; exported as a comment, not an assert)."""
-        index = self._index(response) if response is not None else None
-        self._record(checks.condition_check(condition, name, detail, index=index, source="action"))
-
-
-class InvariantCheck:
-    """What an invariant function receives as ``check``."""
-
-    def __init__(self, context: StepContext, name: str, index: int) -> None:
-        self._context = context
-        self._name = name
-        self._index = index
-
-    def _record(self, record: CheckRecord) -> None:
-        # Passing invariant checks are implied by a passing step; only failures are kept.
-        if not record.passed:
-            self._context._record(record)
-
-    def status(self, response: httpx.Response, *codes: int) -> None:
-        self._record(checks.status_check(response, codes, name=self._name, index=self._index,
-                                         source="invariant"))
-
-    def status_below(self, response: httpx.Response, limit: int) -> None:
-        """The status is below ``limit`` (e.g. 500: no server errors)."""
-        self._record(checks.status_below_check(response, limit, name=self._name, index=self._index,
-                                               source="invariant"))
-
-    def field(self, response: httpx.Response, path: str, op: str, value: Any) -> None:
-        self._record(checks.field_check(response, path, op, value, name=self._name,
-                                        index=self._index, source="invariant"))
-
-    def text(self, response: httpx.Response, path: str | None, contains: str) -> None:
-        self._record(checks.text_check(response, path, contains, name=self._name, index=self._index,
-                                       source="invariant"))
-
-    def that(self, condition: bool, detail: str | None = None) -> None:
-        self._record(checks.condition_check(condition, self._name, detail, index=self._index,
-                                            source="invariant"))
 
 
 def choose_weighted(pairs: list[tuple[str, Action]], fraction: float) -> tuple[str, Action]:
@@ -460,7 +174,7 @@ class JourneyRunner:
         return True
 
     def run(self, actor: str, action: Action, data: dict[str, Any]) -> Any:
-        """Run one step: the produced value, ``None``, ``KNOWN`` or a ``StepFailure``."""
+        """Run one step: the produced value, ``None`` (also for a known failure met again) or a ``StepFailure``."""
         context = StepContext(self, actor, action.name, idempotent=action.idempotent)
         source = self.states[actor]
         started = time.perf_counter()
@@ -477,7 +191,7 @@ class JourneyRunner:
             self.memory[actor].track(reads, writes)
             self.shared.track(reads, writes)
             result = action.function(context, **data)
-        except (CheckFailed, _Aborted) as raised:
+        except (CheckFailed, StepAborted) as raised:
             failed = raised.record
         except JourneysError:  # a host not allowed, a subscriber that broke: the run stops
             raise
@@ -553,7 +267,7 @@ class JourneyRunner:
             # Met again: an occurrence. The actor stays where it was and the journey goes on.
             if self.outcome == "passed":
                 self.outcome, self.fingerprint = "known", fingerprint.id
-            return KNOWN
+            return None
         self.ended = True
         self.outcome, self.fingerprint = "failed", fingerprint.id
         self.failure = StepFailure(fingerprint=fingerprint, check=check, steps=tuple(self.steps),

@@ -1,0 +1,222 @@
+"""The model author's API inside an action: the ``step`` it receives, and an invariant's ``check``.
+
+``step.get/post/...`` send requests through the one request path (``engine.http.client``),
+``step.me`` and ``step.shared`` are memory, ``step.unique`` tags test data,
+``step.cleanup`` registers what removes it, and ``step.expect_*`` record checks. The runner
+that drives a journey (``engine.walk.journey.JourneyRunner``) builds one ``StepContext`` per
+step; this module knows it only through the attributes it reads.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import httpx
+
+from engine.model import checks
+from engine.model.checks import CheckFailed
+from engine.http.provenance import links_in, plain, trace_response
+from engine.records import CheckRecord, RequestRecord
+from engine.walk.memory import Memory
+
+if TYPE_CHECKING:
+    from engine.walk.journey import JourneyRunner
+
+__all__ = ["StepContext", "InvariantCheck", "CleanupHandle", "StepAborted"]
+
+
+class CleanupHandle:
+    """A registered clean-up; ``cancel()`` withdraws it (safe to call twice)."""
+
+    def __init__(self, pending: list, entry: tuple, recorded: tuple[int, int], withdrawn: list) -> None:
+        self._pending = pending
+        self._entry = entry
+        self._recorded = recorded    # (step index, position in its cleanup_requests)
+        self._withdrawn = withdrawn  # the runner's: what the step now running withdrew
+
+    def cancel(self) -> None:
+        if any(item is self._entry for item in self._pending):
+            self._pending[:] = [item for item in self._pending if item is not self._entry]
+            self._withdrawn.append(self._recorded)
+
+
+class StepAborted(Exception):
+    """The step cannot go on (the target did not answer): recorded as its failed check."""
+
+    def __init__(self, record: CheckRecord) -> None:
+        super().__init__(record.message)
+        self.record = record
+
+
+class StepContext:
+    """What an action function receives as ``step``: requests, memory and checks."""
+
+    def __init__(self, runner: JourneyRunner, actor: str, action: str, *, idempotent: bool = False) -> None:
+        self._runner = runner
+        self.actor = actor
+        self.action = action
+        self.idempotent = idempotent
+        self.me: Memory = runner.memory[actor]
+        self.shared: Memory = runner.shared
+        self.requests: list[RequestRecord] = []
+        self.responses: list[httpx.Response] = []
+        self.checks: list[CheckRecord] = []
+        self.tags: list[str] = []
+        self.cleanups_registered = 0
+        self.cleanup_requests: list[dict[str, Any]] = []  # as recorded, for the walks of engine.export.script
+
+    # --- requests -------------------------------------------------------------------------
+    def request(self, method: str, template: str, *, json: Any = None,
+                params: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
+                **path_vars: Any) -> httpx.Response:
+        runner = self._runner
+        sent_headers = dict(headers or {})
+        token = runner.tokens.get(self.actor)
+        links = [*links_in(path_vars, ("path",), runner.token), *links_in(json, ("json",), runner.token),
+                 *links_in(params, ("params",), runner.token), *links_in(sent_headers, ("headers",), runner.token)]
+        if token and "Authorization" not in sent_headers:
+            sent_headers["Authorization"] = f"Bearer {token}"
+            links += [dict(link, prefix="Bearer ") for link in links_in(token, ("headers", "Authorization"),
+                                                                         runner.token)]
+        response, record = runner.client.send(method, template, path_vars=plain(path_vars), json=plain(json),
+                                              params=plain(params), headers=plain(sent_headers),
+                                              idempotent=self.idempotent, action=self.action)
+        if links:
+            record = attrs.evolve(record, links=tuple(links))
+        self.requests.append(record)
+        if response is None:
+            raise StepAborted(CheckRecord(
+                name="target answers", kind="error", passed=False, expected="a response",
+                actual=record.error, response=len(self.requests) - 1,
+                message=f"{method} {record.path}: no response after {record.attempts} attempts "
+                        f"({record.error})"))
+        self.responses.append(trace_response(response, runner.token, len(runner.steps), len(self.requests) - 1))
+        return response
+
+    def get(self, template: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", template, **kwargs)
+
+    def post(self, template: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", template, **kwargs)
+
+    def put(self, template: str, **kwargs: Any) -> httpx.Response:
+        return self.request("PUT", template, **kwargs)
+
+    def patch(self, template: str, **kwargs: Any) -> httpx.Response:
+        return self.request("PATCH", template, **kwargs)
+
+    def delete(self, template: str, **kwargs: Any) -> httpx.Response:
+        return self.request("DELETE", template, **kwargs)
+
+    # --- the actor's session and test data --------------------------------------------
+    def authenticate(self, token: str | None) -> None:
+        """Send ``Authorization: Bearer token`` on this actor's later requests (None: stop)."""
+        self._runner.tokens[self.actor] = token
+
+    @property
+    def signed_in(self) -> bool:
+        """Whether this actor currently sends a bearer token."""
+        return bool(self._runner.tokens.get(self.actor))
+
+    def unique(self, value: str) -> str:
+        """Tag test data so it is unique and recognisable: ``a@x.org`` -> ``a+jy1a2b3cx7@x.org``."""
+        tag = self._runner.tagger.next()
+        self.tags.append(tag)
+        if "@" in value:
+            local, _, domain = value.rpartition("@")
+            return f"{local}+{tag}@{domain}"
+        return f"{value}-{tag}"
+
+    def cleanup(self, method: str, template: str, **path_vars: Any) -> CleanupHandle:
+        """Register a request that removes what this step created, run when the journey ends.
+
+        Keep the handle to withdraw it (``handle.cancel()``) once a later step made
+        it unnecessary, e.g. an order returned or an account deleted with its data.
+        """
+        self.cleanups_registered += 1
+        runner = self._runner
+        token = runner.tokens.get(self.actor)
+        links = [*links_in(path_vars, ("path",), runner.token),
+                 *(dict(link, prefix="Bearer ") for link in links_in(token, ("headers", "Authorization"),
+                                                                    runner.token))]
+        self.cleanup_requests.append({"method": method, "template": template, "path_vars": plain(path_vars),
+                                      "headers": {"Authorization": "Bearer ***"} if token else {},
+                                      "links": links})
+        entry = (self.actor, self._runner.tokens.get(self.actor), method, template, path_vars,
+                 len(self._runner.steps), self.action)
+        self._runner.cleanups.append(entry)
+        recorded = (len(self._runner.steps), len(self.cleanup_requests) - 1)
+        return CleanupHandle(self._runner.cleanups, entry, recorded, self._runner.withdrawn)
+
+    # --- checks ----------------------------------------------------------------------------
+    def _index(self, response: httpx.Response) -> int | None:
+        return next((i for i, r in enumerate(self.responses) if r is response), None)
+
+    def _record(self, record: CheckRecord) -> None:
+        links = tuple(links_in(record.expected, (), self._runner.token))
+        record = attrs.evolve(record, expected=plain(record.expected), actual=plain(record.actual), links=links)
+        self.checks.append(record)
+        if not record.passed:
+            raise CheckFailed(record)
+
+    def expect_status(self, response: httpx.Response, *codes: int, name: str | None = None) -> None:
+        """The response status is one of ``codes``."""
+        self._record(checks.status_check(response, codes, name=name, index=self._index(response),
+                                         source="action"))
+
+    def expect_field(self, response: httpx.Response, path: str, op: str, value: Any, *,
+                     name: str | None = None) -> None:
+        """A JSON field compares to ``value``: ``step.expect_field(r, "total", ">=", 0)``."""
+        self._record(checks.field_check(response, path, op, value, name=name,
+                                        index=self._index(response), source="action"))
+
+    def expect_text(self, response: httpx.Response, path: str | None, contains: str, *,
+                    name: str | None = None) -> None:
+        """The copy is as written: ``contains`` appears in a JSON field (``path=None``: the body).
+
+        A failed text check on a successful response makes the failure a *content change*.
+        """
+        self._record(checks.text_check(response, path, contains, name=name,
+                                       index=self._index(response), source="action"))
+
+    def expect(self, condition: bool, name: str, detail: str | None = None, *,
+               response: httpx.Response | None = None) -> None:
+        """Any other condition (model code decides; exported as a comment, not an assert)."""
+        index = self._index(response) if response is not None else None
+        self._record(checks.condition_check(condition, name, detail, index=index, source="action"))
+
+
+class InvariantCheck:
+    """What an invariant function receives as ``check``."""
+
+    def __init__(self, context: StepContext, name: str, index: int) -> None:
+        self._context = context
+        self._name = name
+        self._index = index
+
+    def _record(self, record: CheckRecord) -> None:
+        # Passing invariant checks are implied by a passing step; only failures are kept.
+        if not record.passed:
+            self._context._record(record)
+
+    def status(self, response: httpx.Response, *codes: int) -> None:
+        self._record(checks.status_check(response, codes, name=self._name, index=self._index,
+                                         source="invariant"))
+
+    def status_below(self, response: httpx.Response, limit: int) -> None:
+        """The status is below ``limit`` (e.g. 500: no server errors)."""
+        self._record(checks.status_below_check(response, limit, name=self._name, index=self._index,
+                                               source="invariant"))
+
+    def field(self, response: httpx.Response, path: str, op: str, value: Any) -> None:
+        self._record(checks.field_check(response, path, op, value, name=self._name,
+                                        index=self._index, source="invariant"))
+
+    def text(self, response: httpx.Response, path: str | None, contains: str) -> None:
+        self._record(checks.text_check(response, path, contains, name=self._name, index=self._index,
+                                       source="invariant"))
+
+    def that(self, condition: bool, detail: str | None = None) -> None:
+        self._record(checks.condition_check(condition, self._name, detail, index=self._index,
+                                            source="invariant"))
