@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from pathlib import Path
 from string import Formatter
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -259,180 +260,30 @@ def _slot_opening(script: Script) -> str:
 
 
 # --- the script ------------------------------------------------------------------------------------
-HELPERS = r'''
-T=$(mktemp -d "${TMPDIR:-/tmp}/journeys-curl.XXXXXX") || exit 3
-CLEANUPS=()  # functions that remove what the steps created, registered as the steps are walked
+_HELPERS = Path(__file__).with_name("curl_helpers.sh")    # bash: clean-ups, send, capture, checks
+_PY_HELPERS = Path(__file__).with_name("curl_helpers.py")  # python3: reading JSON (jq is not assumed)
+_PY_END = "PYTHON"
 
-clean_up() {  # run the registered clean-ups, newest first; none of them changes the exit status
-  local i
-  for ((i = ${#CLEANUPS[@]} - 1; i >= 0; i--)); do
-    "${CLEANUPS[i]}" || true
-  done
-  CLEANUPS=()
-}
 
-on_exit() {  # however the script ends: clean up, remove the temporary folder, keep the exit status
-  local status=$?
-  trap - EXIT
-  clean_up
-  rm -rf "$T"
-  exit "$status"
-}
-trap on_exit EXIT
+def _helpers(opening: str) -> list[str]:
+    """The helpers' text as the script embeds it: the Python half in ``$PY``, then the bash half.
 
-# python3 reads JSON (jq is not assumed). FILL puts this run's values (tags, captured ids,
-# secrets) into a JSON template where the exporter left a slot: {{NAME}} takes the text of
-# NAME=value; a whole string {{=NAME}} takes its JSON value (a number stays a number).
-FILL='import json, re, sys
-def fill(value, words):
-    values = dict(word.split("=", 1) for word in words)
-    slot = re.compile(re.escape(OPENING) + "(=?)([0-9A-Za-z_]+)}}")
-    def walk(item):
-        if isinstance(item, str):
-            typed = slot.fullmatch(item)
-            if typed and typed.group(1):
-                return json.loads(values[typed.group(2)])
-            return slot.sub(lambda m: values[m.group(2)], item)
-        if isinstance(item, dict):
-            return dict((key, walk(inner)) for key, inner in item.items())
-        if isinstance(item, list):
-            return [walk(inner) for inner in item]
-        return item
-    return walk(value)
-'
-FILL="OPENING = '__OPENING__'
-$FILL"
-
-diverged() {  # the path could not be walked: a step answered otherwise than in the failing run
-  clean_up
-  echo "NOT WALKED: $1; the path could not be walked" >&2
-  exit 3
-}
-
-# send NAME LABEL METHOD URL [curl options]: the body goes to $T/NAME.json, the status to STATUS_NAME.
-send() {
-  local name=$1 label=$2 method=$3 url=$4 code
-  shift 4
-  : > "$T/$name.json"
-  code=$(curl -sS --max-time 30 -X "$method" -o "$T/$name.json" -w '%{http_code}' "$@" "$url") || code=000
-  printf -v "STATUS_$name" '%s' "${code:-000}"
-  if [ "${code:-000}" = 000 ]; then echo "$label -> no response"; else echo "$label -> $code"; fi
-}
-
-answered() {  # answered NAME WHERE: request NAME got a response, or the walk ends here
-  local status="STATUS_$1"
-  [ "${!status}" != 000 ] || diverged "$2 got no response"
-}
-
-one_of() {  # one_of STATUS CODE...: is STATUS one of the codes?
-  local status=$1 code
-  shift
-  for code in "$@"; do [ "$status" = "$code" ] && return 0; done
-  return 1
-}
-
-body_hint() {  # the start of NAME's response body, with secret-looking fields masked
-  python3 -c 'import json, re, sys
-raw = open(sys.argv[1], "rb").read().decode("utf-8", "replace")
-secret = re.compile(sys.argv[2], re.I)
-def mask(v):
-    if isinstance(v, dict):
-        return dict((k, "***" if secret.search(k) and not isinstance(v[k], (dict, list)) else mask(v[k])) for k in v)
-    return [mask(x) for x in v] if isinstance(v, list) else v
-try:
-    raw = json.dumps(mask(json.loads(raw)), ensure_ascii=False)
-except ValueError:
-    raw = re.sub(r"(Bearer|Basic)\s+\S+", r"\1 ***", raw)
-raw = " ".join(raw.split())
-hint = "(body: " + raw[:160] + ("..." if len(raw) > 160 else "") + ")"
-print(hint if raw else "(empty body)")' "$T/$1.json" "$SECRET_NAMES"
-}
-
-# fetch VARIABLE NAME PATH: a value from NAME's response body, at PATH (a JSON list); a string
-# as it is, anything else as JSON text. Fails when the body has no such field (or no body).
-fetch() {
-  local value
-  value=$(python3 -c 'import json, sys
-try:
-    value = json.loads(open(sys.argv[1], "rb").read().decode("utf-8"))
-    for part in json.loads(sys.argv[2]):
-        value = value[part]
-except (OSError, ValueError, LookupError, TypeError):
-    sys.exit(1)
-value = value if isinstance(value, str) else json.dumps(value)
-sys.stdout.buffer.write(value.encode("utf-8", "surrogateescape") + b".")' "$T/$2.json" "$3") || return 1
-  printf -v "$1" '%s' "${value%.}"
-}
-
-# capture VARIABLE NAME PATH WHERE: fetch, and a missing field means the path could not be walked.
-capture() {
-  fetch "$1" "$2" "$3" || diverged "the response to $4 has no field $3 $(body_hint "$2")"
-}
-
-path_quote() {  # a path value URL-encoded as journeys sends it (every reserved character escaped)
-  python3 -c 'import sys; from urllib.parse import quote
-sys.stdout.write(quote(sys.argv[1].encode("utf-8", "surrogateescape"), safe=""))' "$1"
-}
-
-# json_body FILE NAME=VALUE...: the JSON template on standard input, its slots filled in.
-json_body() {
-  local file=$1
-  shift
-  python3 -c "$FILL"'
-template = json.loads(sys.stdin.buffer.read().decode("utf-8"))
-with open(sys.argv[1], "w", encoding="utf-8") as out:
-    json.dump(fill(template, sys.argv[2:]), out)' "$file" "$@"
-}
-
-# check_field NAME LABEL PATH OP EXPECTED NAME=VALUE...: the field check, as journeys evaluates it.
-check_field() {
-  python3 -c "$FILL"'
-import operator
-ops = {"==": operator.eq, "!=": operator.ne, ">=": operator.ge, "<=": operator.le, ">": operator.gt,
-       "<": operator.lt, "in": lambda a, b: a in b, "not in": lambda a, b: a not in b}
-label, path, op = sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
-expected = fill(json.loads(sys.argv[5]), sys.argv[6:])
-dotted = ".".join(str(p) for p in path)
-try:
-    actual = json.loads(open(sys.argv[1], "rb").read().decode("utf-8"))
-    for part in path:
-        actual = actual[part]
-except (ValueError, LookupError, TypeError):
-    print("%s: field %r is missing from the response" % (label, dotted))
-    sys.exit(1)
-try:
-    passed = bool(ops[op](actual, expected))
-except TypeError:
-    passed = False
-if not passed:
-    print("%s: expected %s %s %r, got %r" % (label, dotted, op, expected, actual))
-sys.exit(0 if passed else 1)' "$T/$1.json" "${@:2}"
-}
-
-# check_text NAME LABEL PATH CONTAINS NAME=VALUE...: the text is in the field (PATH null: the whole body).
-check_text() {
-  python3 -c "$FILL"'
-label, path = sys.argv[2], json.loads(sys.argv[3])
-contains = fill(json.loads(sys.argv[4]), sys.argv[5:])
-raw = open(sys.argv[1], "rb").read().decode("utf-8", "replace")
-where = ".".join(str(p) for p in path) if path else "the body"
-if path:
-    try:
-        actual = json.loads(raw)
-        for part in path:
-            actual = actual[part]
-    except (ValueError, LookupError, TypeError):
-        print("%s: field %r is missing from the response" % (label, where))
-        sys.exit(1)
-    raw = actual if isinstance(actual, str) else json.dumps(actual, ensure_ascii=False)
-if contains not in raw:
-    print("%s: expected %s to contain %r, got %r" % (label, where, contains, raw[:200]))
-    sys.exit(1)' "$T/$1.json" "${@:2}"
-}
-
-reproduced() { clean_up; echo "REPRODUCED: $1"; exit 1; }
-not_reproduced() { clean_up; echo "NOT REPRODUCED: ${1:-the last check passed}"; exit 0; }
-'''
+    Both files lose their opening comments (they speak of the engine, not of the script).
+    """
+    python = _PY_HELPERS.read_text(encoding="utf-8")
+    python = python[python.index("import "):].rstrip("\n")
+    if _PY_END in python.splitlines():
+        raise AssertionError(f"{_PY_HELPERS} holds a line {_PY_END!r}, which would end its here-document")
+    bash = _HELPERS.read_text(encoding="utf-8").splitlines()
+    while bash and (bash[0].startswith("#") or not bash[0].strip()):
+        bash.pop(0)
+    return [
+        "# python3 reads JSON (jq is not assumed). Slots the exporter left in JSON templates open with",
+        "# JOURNEYS_SLOT_OPENING: {{NAME}} takes the text of NAME=value, a whole {{=NAME}} its JSON value.",
+        f"export JOURNEYS_SLOT_OPENING={shlex.quote(opening)}",
+        f"PY=$(cat <<'{_PY_END}'", python, _PY_END, ")", "",
+        *bash,
+    ]
 
 
 def render_curl(failure: Failure, *, model: str, target: str) -> str:
@@ -456,7 +307,7 @@ def render_curl(failure: Failure, *, model: str, target: str) -> str:
         "TARGET=${TARGET%/}",
         "export PYTHONIOENCODING=utf-8",
         f"SECRET_NAMES={shlex.quote(SECRET_NAME.pattern)}",
-        HELPERS.replace("__OPENING__", shell.opening).strip("\n"),
+        *_helpers(shell.opening),
         "",
         *setup,
         *body,
