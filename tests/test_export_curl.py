@@ -33,7 +33,8 @@ import pytest
 
 from engine.export.curl_script import render_curl
 from engine.records import CheckRecord, Failure, Fingerprint, LeftBehind, RequestRecord, StepRecord
-from engine.export.script import build_script, walk_script
+from engine.export.script import build_script
+from engine.export.script_walk import walk_script
 from engine.store import connect
 from engine.failures.stored import load_failure
 from engine.http.client import TargetClient

@@ -25,238 +25,19 @@ import json
 import re
 import shlex
 from pathlib import Path
-from string import Formatter
-from typing import Any
-from urllib.parse import quote, urlencode
 
 from engine.export.pytest_file import DEFAULT_TARGET, TARGET_VARIABLE
 from engine.failures.left_behind import describe, left_behind_note
 from engine.records import CheckRecord, Failure
 from engine.redact import SECRET_NAME, redact_text
-from engine.export.script import EVALUATED_KINDS, RUN_TIME, SECRET_PREFIX, Ref, Script, ScriptCheck, ScriptRequest, \
-    ScriptStep, Secret, Tag, Text, build_script
-from engine.http.client import expand_path
+from engine.export.curl_words import Shell, secret_variable, shell_word, slot_opening
+from engine.export.script import EVALUATED_KINDS, Script, ScriptCheck, ScriptRequest, ScriptStep, build_script
 
 __all__ = ["render_curl", "script_name"]
-
-# The template's own text: already-encoded parts stay as they are, and a query written there stays one.
-_PATH_SAFE = "/%:@!$&'()*+,;=-._~?"
-
 
 def script_name(failure: Failure) -> str:
     action = re.sub(r"\W+", "_", failure.fingerprint.action).strip("_").lower()
     return f"reproduce_{action}_{failure.id}.sh"
-
-
-class _Var(str):
-    """A piece of a rendered value that the script knows only at run time: a shell variable name."""
-
-
-def _secret_variable(secret: Secret) -> str:
-    """The shell variable holding a secret: ``SECRET_PASSWORD`` for ``JOURNEYS_SECRET_PASSWORD``."""
-    return "SECRET_" + secret.variable[len(SECRET_PREFIX):]
-
-
-class _Shell:
-    """Script values as shell words and JSON templates.
-
-    A ``Ref`` becomes a shell variable captured from the saved response body right before its
-    first use (the capture line waits in ``pending`` until the caller writes the line that needs
-    it). In a clean-up (``local``) the variables are the function's own and a value that cannot
-    be read skips the clean-up instead of ending the walk.
-    """
-
-    def __init__(self, opening: str, tags: dict[str, int], responses: dict[int, str], local: bool = False) -> None:
-        self.opening = opening
-        self.tags = tags
-        self.tag_pattern = None
-        if tags:  # the longest first, so a tag that starts another is not taken for it
-            self.tag_pattern = re.compile("|".join(re.escape(tag) for tag in sorted(tags, key=len, reverse=True)))
-        self.responses = responses  # request number -> where it was sent, for messages
-        self.local = local
-        self.variables: dict[tuple[int, tuple], str] = {}
-        self.pending: list[str] = []
-
-    def for_cleanup(self) -> _Shell:
-        return _Shell(self.opening, self.tags, self.responses, local=True)
-
-    # --- run-time values -------------------------------------------------------------------
-    def variable(self, ref: Ref) -> str:
-        """The shell variable holding ``ref``'s value, captured on first use."""
-        key = (ref.response, tuple(ref.path))
-        if key in self.variables:
-            return self.variables[key]
-        readable = re.sub(r"[^0-9A-Za-z]+", "_", "_".join(map(str, ref.path))).strip("_")[:40]
-        name = f"r{ref.response}_{readable}" if readable else f"r{ref.response}_value"
-        while name in self.variables.values():
-            name += "_"
-        self.variables[key] = name
-        path = shlex.quote(json.dumps(list(ref.path)))
-        if self.local:
-            self.pending += [f"local {name}", f"fetch {name} r{ref.response} {path} || return 0"]
-        else:
-            where = self.responses.get(ref.response, f"r{ref.response}")
-            self.pending.append(f"capture {name} r{ref.response} {path} {shlex.quote(where)}")
-        return name
-
-    def pieces(self, node: Any) -> list[str]:
-        """``node`` as literal text and ``_Var`` pieces, in order."""
-        if isinstance(node, str):
-            return [node]
-        if isinstance(node, Text):
-            return [piece for part in node.parts for piece in self.pieces(part)]
-        if isinstance(node, Tag):
-            return [_Var(f"tag{node.number}")]
-        if isinstance(node, Secret):
-            return [_Var(_secret_variable(node))]
-        if isinstance(node, Ref):
-            return [_Var(self.variable(node))]
-        return [str(node)]
-
-    # --- shell words -----------------------------------------------------------------------
-    def word(self, node: Any) -> str:
-        """``node`` as one shell word: quoted literals next to ``"${variable}"`` expansions."""
-        return _word(self.pieces(node))
-
-    def label(self, text: str) -> str:
-        """A printed label: its test tags are this run's, but it never needs a captured value."""
-        if self.tag_pattern is None:
-            return _word([text])
-        pieces: list[str] = []
-        position = 0
-        for match in self.tag_pattern.finditer(text):
-            pieces += [text[position:match.start()], _Var(f"tag{self.tags[match.group(0)]}")]
-            position = match.end()
-        return _word([*pieces, text[position:]])
-
-    def url(self, request: ScriptRequest) -> str:
-        """``"$TARGET"`` and the path (and query), as ``engine.http.client`` builds it."""
-        url = '"$TARGET"' + self.path_word(request)
-        if request.params:  # httpx adds the parameters to a query the template may already have
-            url += self.query_word(request.params, "&" if "?" in request.template else "?")
-        return url
-
-    def path_word(self, request: ScriptRequest) -> str:
-        """The template with each path value URL-encoded as ``expand_path`` does: at render time
-        for a literal, at run time (``path_quote``) for a value known only then."""
-        if not any(isinstance(value, RUN_TIME) for value in request.path_vars.values()):
-            return shlex.quote(quote(expand_path(request.template, request.path_vars), safe=_PATH_SAFE))
-        words = []
-        for literal, field, _, _ in Formatter().parse(request.template):
-            if literal:
-                words.append(shlex.quote(quote(literal, safe=_PATH_SAFE)))
-            if field is None:
-                continue
-            value = request.path_vars[field]
-            if isinstance(value, RUN_TIME):
-                words.append(f'"$(path_quote {self.word(value)})"')
-            else:
-                words.append(shlex.quote(quote(str(value), safe="")))
-        return "".join(words)
-
-    def query_word(self, params: dict[str, Any], separator: str) -> str:
-        """The query string as httpx encodes ``params`` (a list repeats its key)."""
-        pairs: list[tuple[str, Any]] = []
-        for key, value in params.items():
-            for item in value if isinstance(value, list) else [value]:
-                pairs.append((str(key), item if isinstance(item, RUN_TIME) else _query_text(item)))
-        if not any(isinstance(value, RUN_TIME) for _, value in pairs):
-            return shlex.quote(separator + urlencode(pairs))
-        # A value known only at run time: python3 encodes the query string.
-        words = " ".join(f"{shlex.quote(key)} {self.word(value)}" for key, value in pairs)
-        return (f'"{separator}$(python3 -c \'import sys; from urllib.parse import urlencode; '
-                'a = sys.argv[1:]; print(urlencode(list(zip(a[::2], a[1::2]))))\' ' + words + ')"')
-
-    # --- JSON templates ----------------------------------------------------------------------
-    def template(self, value: Any) -> tuple[str, list[str]]:
-        """``value`` as JSON text whose run-time parts are slots, and the ``NAME="$NAME"`` words
-        that fill them. ``{{NAME}}`` is replaced by the text of NAME (inside a longer string too);
-        a leaf that is exactly a number (or other non-text value) from a response is the typed
-        slot ``{{=NAME}}``, filled with the JSON value, so a number stays a number."""
-        words: list[str] = []
-
-        def slot(name: str, typed: bool = False) -> str:
-            word = f'{name}="${{{name}}}"'
-            if word not in words:
-                words.append(word)
-            return f"{self.opening}{'=' if typed else ''}{name}}}}}"
-
-        def walk(item: Any) -> Any:
-            if isinstance(item, Ref) and not item.text:
-                return slot(self.variable(item), typed=True)
-            if isinstance(item, (str, *RUN_TIME)):
-                return "".join(slot(piece) if isinstance(piece, _Var) else piece for piece in self.pieces(item))
-            if isinstance(item, dict):
-                return {key: walk(inner) for key, inner in item.items()}
-            if isinstance(item, (list, tuple)):
-                return [walk(inner) for inner in item]
-            return item
-
-        return _json_line(walk(value)), words
-
-
-def _query_text(value: Any) -> str:
-    """A literal query value as httpx writes it."""
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    return "" if value is None else str(value)
-
-
-def _word(pieces: list[str]) -> str:
-    """Shell words for ``pieces``: adjacent literals quoted together, variables expanded in quotes."""
-    words: list[str] = []
-    literal = ""
-    for piece in pieces:
-        if isinstance(piece, _Var):
-            if literal:
-                words.append(shlex.quote(literal))
-                literal = ""
-            words.append(f'"${{{piece}}}"')
-        else:
-            literal += piece
-    if literal:
-        words.append(shlex.quote(literal))
-    return "".join(words) or "''"
-
-
-def _json_line(value: Any) -> str:
-    """One line of JSON: readable unicode, unless a character would be invisible or confusing."""
-    text = json.dumps(value, ensure_ascii=False)
-    return text if text.isprintable() else json.dumps(value)
-
-
-def _slot_opening(script: Script) -> str:
-    """How a slot for a run-time value opens in a JSON template: ``{{``, unless a literal string
-    of the script contains that (then ``{{jy:``, ``{{jyjy:``...), so every slot is the exporter's."""
-    strings: list[str] = []
-
-    def collect(node: Any) -> None:
-        if isinstance(node, str):
-            strings.append(node)
-        elif isinstance(node, Text):
-            for part in node.parts:
-                collect(part)
-        elif isinstance(node, dict):
-            for key, inner in node.items():
-                collect(key)
-                collect(inner)
-        elif isinstance(node, (list, tuple)):
-            for inner in node:
-                collect(inner)
-
-    for step in script.steps:
-        for request in step.requests:
-            collect(request.json)
-        for check in step.checks:
-            collect(check.expected)
-    recorded = "\n".join(strings)
-    opening, repeat = "{{", 0
-    while opening in recorded:
-        repeat += 1
-        opening = "{{" + "jy" * repeat + ":"
-    return opening
 
 
 # --- the script ------------------------------------------------------------------------------------
@@ -289,14 +70,14 @@ def _helpers(opening: str) -> list[str]:
 def render_curl(failure: Failure, *, model: str, target: str) -> str:
     """The failure's minimal path as a bash script of curl calls (see the module docstring)."""
     script = build_script(failure)
-    shell = _Shell(_slot_opening(script), script.tag_values, {})
+    shell = Shell(slot_opening(script), script.tag_values, {})
     body = _render_walks(script, shell)
     secrets = script.secrets()
     setup = ["TAG=jr$(python3 -c 'import uuid; print(uuid.uuid4().hex[:8])')  # fresh test data on every run"
              ] if script.tags else []
     setup += [f"tag{n}=${{TAG}}x{n}" for n in range(1, script.tags + 1)]
     for secret in secrets:
-        setup.append(f"{_secret_variable(secret)}=${{{secret.variable}:-$(python3 -c "
+        setup.append(f"{secret_variable(secret)}=${{{secret.variable}:-$(python3 -c "
                      f"'import secrets; print(\"Jy-\" + secrets.token_urlsafe(12))')}}")
     lines = [
         *_header(failure, model=model, target=target, environment=[secret.variable for secret in secrets]),
@@ -356,7 +137,7 @@ def _left_behind_note(failure: Failure) -> list[str]:
     return ["#", *(f"# {line}" for line in left_behind_note(text, "script", 94))]
 
 
-def _render_walks(script: Script, shell: _Shell) -> list[str]:
+def _render_walks(script: Script, shell: Shell) -> list[str]:
     """Every walk's steps in order. A setup walk's clean-ups run when that walk ends, as its
     journey's did (what it leaves behind is what they leave), the others' when the script exits."""
     body: list[str] = []
@@ -374,7 +155,7 @@ def _render_walks(script: Script, shell: _Shell) -> list[str]:
     return body
 
 
-def _render_step(step: ScriptStep, shell: _Shell) -> list[str]:
+def _render_step(step: ScriptStep, shell: Shell) -> list[str]:
     """One step: its clean-ups registered first (a step that is walked at all gets them run, as in
     ``walk_script``), its requests, the guards and, on the failing step, the verdict."""
     prefix = "setup " if step.setup else ""
@@ -404,14 +185,14 @@ def _render_step(step: ScriptStep, shell: _Shell) -> list[str]:
     return lines
 
 
-def _flush(lines: list[str], shell: _Shell, new: list[str]) -> None:
+def _flush(lines: list[str], shell: Shell, new: list[str]) -> None:
     """``new`` after the captures they need (rendering them registered those captures)."""
     lines.extend(shell.pending)
     shell.pending.clear()
     lines.extend(new)
 
 
-def _render_request(request: ScriptRequest, name: str, label: str, shell: _Shell) -> list[str]:
+def _render_request(request: ScriptRequest, name: str, label: str, shell: Shell) -> list[str]:
     """The lines that send ``request``: its JSON body written to a file first, if it has one."""
     url = shell.url(request)
     options: list[str] = []
@@ -427,7 +208,7 @@ def _render_request(request: ScriptRequest, name: str, label: str, shell: _Shell
     for header, value in request.headers.items():
         if request.has_body and header.lower() == "content-type":
             continue
-        options.append("-H " + _word([f"{header}: ", *shell.pieces(value)]))
+        options.append("-H " + shell_word([f"{header}: ", *shell.pieces(value)]))
     method = request.method.upper()
     if method == "HEAD":
         options.append("--head")
@@ -435,7 +216,7 @@ def _render_request(request: ScriptRequest, name: str, label: str, shell: _Shell
     return lines
 
 
-def _render_cleanup(cleanup: ScriptRequest, step: ScriptStep, position: int, shell: _Shell) -> list[str]:
+def _render_cleanup(cleanup: ScriptRequest, step: ScriptStep, position: int, shell: Shell) -> list[str]:
     """A function that sends the clean-up, registered to run when the script exits. It reads its
     values from the saved responses then, and does nothing when one is missing: the request that
     would have created what it removes was not sent, or did not create it."""
@@ -451,7 +232,7 @@ def _render_cleanup(cleanup: ScriptRequest, step: ScriptStep, position: int, she
             f"CLEANUPS+=({function})"]
 
 
-def _answered(check: ScriptCheck, where: str, answered: set[int], shell: _Shell) -> list[str]:
+def _answered(check: ScriptCheck, where: str, answered: set[int], shell: Shell) -> list[str]:
     """A check needs the response it looks at: without one the walk ends (once per request)."""
     if check.response in answered:
         return []
@@ -459,7 +240,7 @@ def _answered(check: ScriptCheck, where: str, answered: set[int], shell: _Shell)
     return [f"answered r{check.response} {shell.label(where)}"]
 
 
-def _render_guard(check: ScriptCheck, where: str, shell: _Shell) -> list[str]:
+def _render_guard(check: ScriptCheck, where: str, shell: Shell) -> list[str]:
     """A check that passed in the failing run: if it does not pass now, the walk went elsewhere."""
     r = f"r{check.response}"
     record = check.record
@@ -476,7 +257,7 @@ def _render_guard(check: ScriptCheck, where: str, shell: _Shell) -> list[str]:
     return [f"message=$({_check_call(check, shell, context)}) ||", f'  diverged "$message $(body_hint {r})"']
 
 
-def _check_call(check: ScriptCheck, shell: _Shell, label: str) -> str:
+def _check_call(check: ScriptCheck, shell: Shell, label: str) -> str:
     """The ``check_field`` / ``check_text`` call for a field or text check."""
     r = f"r{check.response}"
     record = check.record
@@ -488,7 +269,7 @@ def _check_call(check: ScriptCheck, shell: _Shell, label: str) -> str:
                      shlex.quote(template), *words])
 
 
-def _render_final(step: ScriptStep, check: ScriptCheck, answered: set[int], shell: _Shell) -> list[str]:
+def _render_final(step: ScriptStep, check: ScriptCheck, answered: set[int], shell: Shell) -> list[str]:
     """The failing check, evaluated as the engine does: exit 1 while it fails, 0 once it passes."""
     record = check.record
     if record.kind not in EVALUATED_KINDS or check.response is None:
@@ -511,7 +292,7 @@ def _render_final(step: ScriptStep, check: ScriptCheck, answered: set[int], shel
                     f'  reproduced "$message $(body_hint {r})"', "fi"]
 
 
-def _render_by_status(step: ScriptStep, check: ScriptCheck | None, shell: _Shell) -> list[str]:
+def _render_by_status(step: ScriptStep, check: ScriptCheck | None, shell: Shell) -> list[str]:
     """A failing condition decided by model code (or an error in it) cannot be written as data:
     the script counts the failure as reproduced when the response it concerns (the step's last,
     if none) has the status the failing run got, as ``walk_script`` does."""

@@ -26,7 +26,8 @@ from engine.model.declare import Model
 from engine.records import CheckRecord, Failure, Fingerprint, LeftBehind, RequestRecord, StepRecord
 from engine.redact import MASK, redact_text
 from engine.walk.replay import ReplayMismatch, Tally, replay_steps, replay_tally
-from engine.export.script import build_script, walk_script
+from engine.export.script import build_script
+from engine.export.script_walk import walk_script
 from engine.http.client import TargetClient
 
 __all__ = ["find_failure", "load_failure", "needs_model", "replay_stored", "unmask", "verdict"]

@@ -51,7 +51,8 @@ from engine.walk.polish import polish
 from engine.records import Failure, LeftBehind
 from engine.redact import redact_text
 from engine.walk.replay import Tally, replay_steps, replay_tally
-from engine.export.script import Recorder, build_script, walk_script
+from engine.export.script import build_script
+from engine.export.script_walk import Recorder, walk_script
 from engine.walk.shrink import Budget, not_minimal_note, shrink
 from engine.http.client import RUN_HEADER, Target, TargetClient
 
