@@ -6,153 +6,39 @@ library. It carries deliberately seeded bugs (named in `BUGS`, each switchable)
 so the engine's journeys have something real to find. One lock guards all state
 and one seeded RNG draws every id, token and flaky failure, so a run is
 reproducible for a given seed and request sequence.
+
+This module holds the shop and its routes; the bug names, catalogue and records
+are in `demo_shop.domain`, the request/response plumbing and route table in
+`demo_shop.routing`, and the body field checks in `demo_shop.validation`. Their
+public names are re-exported here, where they were first defined, so imports
+from `demo_shop.app` keep working.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import random
-import re
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from http import HTTPStatus
-from typing import Any, NamedTuple
+from typing import Any
 
-from demo_shop.openapi import OPENAPI
-
-BUGS: tuple[str, ...] = (
-    "coupon_after_removal",
-    "login_after_deletion",
-    "recent_reviews_encoding",
-    "order_owner_check",
-    "checkout_flaky_503",
-    "delivery_note_copy",
-    "reviews_outlive_account",
+from demo_shop.domain import (
+    BUGS, COUPON_CODES, COUPONS, DEFAULT_BUGS, DELIVERY_NOTE, DELIVERY_NOTE_EDITED, EMAIL_PATTERN, MAX_LINE_QUANTITY,
+    PRODUCT_IDS, PRODUCTS, RECENT_REVIEWS, SHIPPING_FIELDS, Cart, Coupon, Product, Review, User,
+    _hash_password, _line_json, _password_matches, _product_json, _resolve_bugs, _review_json, _subtotal,
 )
-# All on unless bugs are chosen by name: journeys go on past a known failure, so the
-# copy change and the left-behind reviews no longer hide the bugs behind them.
-DEFAULT_BUGS: tuple[str, ...] = BUGS
+from demo_shop.openapi import OPENAPI
+from demo_shop.routing import (
+    JSON_CONTENT_TYPE, ROUTES, ApiError, Handler, Request, Response, Route, _encode, _read_request, _user, route,
+)
+from demo_shop.validation import _email, _integer, _known_product, _shipping, _string
 
-
-class Product(NamedTuple):
-    name: str
-    price: int  # cents
-
-
-class Coupon(NamedTuple):
-    amount: int  # cents off
-    minimum: int  # minimum subtotal in cents
-
-
-PRODUCTS: dict[str, Product] = {
-    "prd_mug": Product("Enamel mug", 600),
-    "prd_tee": Product("Organic tee", 1800),
-    "prd_cap": Product("Canvas cap", 1200),
-    "prd_pen": Product("Brass pen", 300),
-    "prd_bag": Product("Tote bag", 900),
-}
-PRODUCT_IDS: tuple[str, ...] = tuple(PRODUCTS)
-COUPONS: dict[str, Coupon] = {"WELCOME5": Coupon(500, 1000), "SPRING10": Coupon(1000, 3000)}
-COUPON_CODES: tuple[str, ...] = tuple(COUPONS)
-
-SHIPPING_FIELDS = ("name", "street", "city", "postcode", "country")
-EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")  # used with fullmatch
-MAX_LINE_QUANTITY = 99
-RECENT_REVIEWS = 20
-JSON_CONTENT_TYPE = "application/json; charset=utf-8"
-DELIVERY_NOTE = "Free delivery on orders over €30."
-# BUG delivery_note_copy: a content edit went out with the wrong threshold.
-DELIVERY_NOTE_EDITED = "Free delivery on orders over €50."
-
-
-class Response(NamedTuple):
-    status: int
-    body: Any = None  # None means an empty body
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-class ApiError(Exception):
-    """A client-visible failure: HTTP status, error code and a human sentence."""
-
-    def __init__(self, status: int, code: str, message: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers
-
-    def response(self) -> Response:
-        return Response(self.status, {"error": self.code, "message": self.message}, self.headers)
-
-
-@dataclass
-class User:
-    id: str
-    name: str
-    email: str
-    password_hash: str = ""
-    deleted: bool = False
-
-
-@dataclass
-class Cart:
-    lines: dict[str, int] = field(default_factory=dict)  # product id -> quantity, in insertion order
-    coupon: str | None = None
-
-
-@dataclass
-class Review:
-    id: str
-    author_id: str
-    product_id: str
-    rating: int
-    text: str
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    authorization: str
-    raw_body: bytes
-    params: dict[str, str] = field(default_factory=dict)
-    user: User | None = None  # set by the router on authenticated routes
-    token: str = ""
-
-    def json_object(self) -> dict[str, Any]:
-        """The body as a JSON object; an absent body counts as "not an object"."""
-        try:
-            body = json.loads(self.raw_body) if self.raw_body.strip() else None
-        except (ValueError, RecursionError):
-            raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
-        if not isinstance(body, dict):
-            raise ApiError(422, "invalid_body", "The request body must be a JSON object.")
-        return body
-
-
-Handler = Callable[["DemoShop", Request], Response]
-
-
-class Route(NamedTuple):
-    method: str
-    pattern: re.Pattern[str]
-    handler: Handler
-    auth: bool
-
-
-ROUTES: list[Route] = []
-
-
-def route(method: str, template: str, *, auth: bool = False) -> Callable[[Handler], Handler]:
-    """Register a handler for `method` on a path template such as `/api/orders/{order_id}`."""
-    parts = re.split(r"\{(\w+)\}", template)
-    regex = "".join(f"(?P<{part}>[^/]+)" if i % 2 else re.escape(part) for i, part in enumerate(parts))
-
-    def register(handler: Handler) -> Handler:
-        ROUTES.append(Route(method, re.compile(regex), handler, auth))
-        return handler
-
-    return register
+# Everything public this module defined before it was split, still importable from here.
+__all__ = [
+    "BUGS", "COUPON_CODES", "COUPONS", "DEFAULT_BUGS", "DELIVERY_NOTE", "DELIVERY_NOTE_EDITED", "EMAIL_PATTERN",
+    "JSON_CONTENT_TYPE", "MAX_LINE_QUANTITY", "OPENAPI", "PRODUCT_IDS", "PRODUCTS", "RECENT_REVIEWS", "ROUTES",
+    "SHIPPING_FIELDS", "ApiError", "Cart", "Coupon", "DemoShop", "Handler", "Product", "Request", "Response", "Review",
+    "Route", "User", "route",
+]
 
 
 class DemoShop:
@@ -455,124 +341,3 @@ class DemoShop:
         newest = list(self._reviews.values())[-RECENT_REVIEWS:][::-1]
         reviews = [self._public_review(r) | {"text": self._widget_text(r.text)} for r in newest]
         return Response(200, {"reviews": reviews})
-
-
-def _resolve_bugs(bugs: bool | Iterable[str]) -> frozenset[str]:
-    if isinstance(bugs, bool):
-        return frozenset(DEFAULT_BUGS) if bugs else frozenset()
-    chosen = frozenset([bugs] if isinstance(bugs, str) else bugs)
-    unknown = sorted(chosen.difference(BUGS))
-    if unknown:
-        raise ValueError(f"unknown bug(s) {', '.join(unknown)}; valid bugs are {', '.join(BUGS)}")
-    return chosen
-
-
-def _read_request(environ: dict[str, Any]) -> Request:
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    return Request(
-        method=environ["REQUEST_METHOD"].upper(),
-        path=environ.get("PATH_INFO") or "/",
-        authorization=environ.get("HTTP_AUTHORIZATION", ""),
-        raw_body=environ["wsgi.input"].read(length) if length > 0 else b"",
-    )
-
-
-def _encode(response: Response) -> tuple[str, list[tuple[str, str]], bytes]:
-    status = f"{response.status} {HTTPStatus(response.status).phrase}"
-    if response.body is None:
-        return status, list(response.headers), b""
-    payload = json.dumps(response.body, ensure_ascii=False).encode("utf-8")
-    headers = [("Content-Type", JSON_CONTENT_TYPE), ("Content-Length", str(len(payload))), *response.headers]
-    return status, headers, payload
-
-
-def _user(request: Request) -> User:
-    assert request.user is not None, "handler is registered without auth=True"
-    return request.user
-
-
-def _hash_password(user_id: str, password: str) -> str:
-    return hashlib.sha256(f"{user_id}:{password}".encode()).hexdigest()
-
-
-def _password_matches(user: User, password: str) -> bool:
-    return hmac.compare_digest(user.password_hash, _hash_password(user.id, password))
-
-
-def _string(
-    body: dict[str, Any],
-    name: str,
-    *,
-    min_len: int = 0,
-    max_len: int | None = None,
-    non_blank: bool = False,
-    code: str | None = None,
-) -> str:
-    """Field `name` as a string within the limits, else 422 `invalid_<name>` (or `code`)."""
-    value = body.get(name)
-    if isinstance(value, str) and _utf8_encodable(value):
-        fits = min_len <= len(value) and (max_len is None or len(value) <= max_len)
-        if fits and not (non_blank and value.isspace()):
-            return value
-    limits = f" of {min_len} to {max_len} characters" if max_len is not None else ""
-    blank = ", not only whitespace" if non_blank else ""
-    raise ApiError(422, code or f"invalid_{name}", f"'{name}' must be a string{limits}{blank}.")
-
-
-def _utf8_encodable(value: str) -> bool:
-    """False for strings holding lone surrogates, which could not be echoed back as UTF-8."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _integer(body: dict[str, Any], name: str, low: int, high: int) -> int:
-    value = body.get(name)
-    if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
-        return value
-    raise ApiError(422, f"invalid_{name}", f"'{name}' must be an integer from {low} to {high}.")
-
-
-def _email(body: dict[str, Any]) -> str:
-    value = body.get("email")
-    if isinstance(value, str) and len(value) <= 254 and EMAIL_PATTERN.fullmatch(value):
-        return value
-    raise ApiError(422, "invalid_email", "'email' must be an address like name@example.com, at most 254 characters.")
-
-
-def _shipping(body: dict[str, Any]) -> dict[str, str]:
-    shipping = body.get("shipping")
-    if not isinstance(shipping, dict):
-        message = f"'shipping' must be an object with {', '.join(SHIPPING_FIELDS)}."
-        raise ApiError(422, "invalid_shipping", message)
-    return {
-        key: _string(shipping, key, min_len=1, max_len=200, non_blank=True, code="invalid_shipping")
-        for key in SHIPPING_FIELDS
-    }
-
-
-def _known_product(product_id: str) -> str:
-    if product_id not in PRODUCTS:
-        raise ApiError(404, "product_unknown", "There is no such product.")
-    return product_id
-
-
-def _product_json(product_id: str) -> dict[str, Any]:
-    name, price = PRODUCTS[product_id]
-    return {"id": product_id, "name": name, "price": price}
-
-
-def _line_json(product_id: str, quantity: int) -> dict[str, Any]:
-    name, price = PRODUCTS[product_id]
-    line = {"product_id": product_id, "name": name, "unit_price": price, "quantity": quantity}
-    return line | {"line_total": price * quantity}
-
-
-def _subtotal(cart: Cart) -> int:
-    return sum(PRODUCTS[pid].price * quantity for pid, quantity in cart.lines.items())
-
-
-def _review_json(review: Review) -> dict[str, Any]:
-    return {"id": review.id, "product_id": review.product_id, "rating": review.rating, "text": review.text}
