@@ -153,25 +153,36 @@ def run_raw(setting: str, min_requests: int, seed: int) -> dict:
     return {"journeys": journeys, "requests": journeys * RAW_REQUESTS_PER_JOURNEY, "elapsed": elapsed}
 
 
+def median_run(runs: list[dict]) -> dict:
+    """The run of median elapsed time (the same seed walks the same journeys every time)."""
+    return sorted(runs, key=lambda run: run["elapsed"])[len(runs) // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--journeys", type=int, default=200, help="engine journeys per setting (default 200)")
     parser.add_argument("--seed", type=int, default=1, help="engine and demo seed (default 1)")
     parser.add_argument("--settings", choices=("in-process", "served", "both"), default="both")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="engine and raw runs per setting, interleaved; the medians are compared (default 3)")
     args = parser.parse_args()
-    if args.journeys < 1:
-        parser.error("--journeys must be at least 1")
+    if args.journeys < 1 or args.repeat < 1:
+        parser.error("--journeys and --repeat must be at least 1")
     settings = ("in-process", "served") if args.settings == "both" else (args.settings,)
 
     print(f"walk_speed: model {MODEL.relative_to(ROOT)}, {args.journeys} journeys x 25 max steps, "
           f"seed {args.seed}, demo bugs off, Python {sys.version.split()[0]}, {os.cpu_count()} CPU(s)")
     rows, remarks = [], []
     for setting in settings:
-        print(f"  {setting}: engine...", end="", flush=True)
-        engine = run_engine(setting, args.journeys, args.seed)
-        print(f" {engine['elapsed']:.1f}s; raw...", end="", flush=True)
-        raw = run_raw(setting, engine["requests"], args.seed)
-        print(f" {raw['elapsed']:.1f}s")
+        engines, raws = [], []
+        for _ in range(args.repeat):  # interleaved, so a slow spell of the machine hits both sides
+            print(f"  {setting}: engine...", end="", flush=True)
+            engines.append(run_engine(setting, args.journeys, args.seed))
+            print(f" {engines[-1]['elapsed']:.1f}s; raw...", end="", flush=True)
+            raws.append(run_raw(setting, engines[-1]["requests"], args.seed))
+            print(f" {raws[-1]['elapsed']:.1f}s")
+        engine = median_run(engines)
+        raw = median_run(raws)
         engine_rps = engine["requests"] / engine["elapsed"]
         raw_rps = raw["requests"] / raw["elapsed"]
         rows.append((setting, f"{engine['journeys']}", f"{engine['steps']}",
@@ -194,7 +205,8 @@ def main() -> None:
     print()
     print("engine req/s counts every request the engine sent (steps + clean-up and teardown);")
     print("raw req/s counts a hand-written 7-request shop journey in a plain httpx loop;")
-    print("engine/raw is the ratio of the two request rates (1.00 = no overhead).")
+    print("engine/raw is the ratio of the two request rates (1.00 = no overhead); each side is the")
+    print(f"median of {args.repeat} runs, interleaved.")
     for remark in remarks:
         print(f"  {remark}")
 

@@ -18,6 +18,7 @@ httpx's own exception classes, so no retry library is needed for it.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -39,6 +40,9 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # It may have reached the server (the answer did not come back): only idempotent requests again.
 MAYBE_SENT = (httpx.TransportError,)
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # a path that names its own scheme (and host)
 
 
 class HostNotAllowed(ConfigError):
@@ -96,6 +100,8 @@ class TargetClient:
 
 
     def _check_host(self, method: str, path: str, action: str | None) -> None:
+        if not path.startswith("//") and not _SCHEME.match(path):
+            return  # relative to the target's own URL, whose host is allowed (the common case, kept cheap)
         host, port = _address(self.client.base_url.join(path))
         if (host, port) in self.allowed_hosts or (host, None) in self.allowed_hosts:
             return
