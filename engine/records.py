@@ -74,6 +74,7 @@ class RequestRecord:
     # Where this request sent back a value an earlier response handed out (engine.http.provenance):
     # {"at": ["json", "items", 0, "id"], "step": 2, "request": 0, "path": ["id"], "prefix": ""}
     links: tuple[dict[str, Any], ...] = ()
+    waited_ms: float = 0.0  # waiting for the rate cap before it was sent (not the target's latency)
 
 
 @attrs.frozen

@@ -33,6 +33,7 @@ from engine.export.report_json import JsonReport
 from engine.export.reproductions import ReproductionWriter
 from engine.cli.terminal import TerminalView
 from engine.http.client import TargetClient, allowed_host, open_target, preflight
+from engine.http.rate import RateCap, parse_rate
 from engine.model.validate import problems
 
 __all__ = ["main", "cli"]
@@ -53,6 +54,18 @@ class Duration(click.ParamType):
         return float(match.group(1)) * self.UNITS[match.group(2) or "s"]
 
 
+class RateOption(click.ParamType):
+    """``5/s``, ``300/min``, ``1/10s``: checked when the flag is read, a usage error if it is bad."""
+
+    name = "rate"
+
+    def convert(self, value, param, ctx):
+        try:
+            return parse_rate(str(value)).text
+        except ConfigError as error:
+            self.fail(str(error), param, ctx)
+
+
 def store_option(function):
     return click.option("--store", default=None, metavar="PATH",
                         help=f"The store folder [default: $JOURNEYS_STORE or ./{DEFAULT_STORE}].")(function)
@@ -71,6 +84,12 @@ def _load_valid_model(spec: str):
     if found:
         raise ModelError(f"{spec}: {len(found)} problem(s) in model {model.name!r}", found)
     return model
+
+
+rate_option = click.option(
+    "--rate", type=RateOption(), default=None, metavar="N/UNIT",
+    help="Cap on requests to the target, shrinking, replays, pre-flight and clean-ups included: "
+         "5/s, 300/min, 1/10s [default: no cap].")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -101,6 +120,7 @@ def cli() -> None:
               help="User-Agent of every request [default: journeys/<version> (run <id>)].")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.01), default=10.0, show_default=True,
               metavar="SECONDS", help="Seconds to wait for each answer.")
+@rate_option
 @click.option("--reset/--no-reset", default=True, show_default=True,
               help="Use the model's @model.reset (if it declares one) to confirm left-behind state by experiment; "
                    "--no-reset on a target that must not be reset.")
@@ -115,10 +135,11 @@ def cli() -> None:
 @store_option
 @click.option("--no-store", is_flag=True, help="Do not log this run to the store.")
 def explore(model_spec, target, journeys, max_steps, seed, duration, replays, shrink_budget, allow_hosts,
-            run_header, user_agent, timeout_s, reset, out_dir,
+            run_header, user_agent, timeout_s, rate, reset, out_dir,
             examples_db, no_examples_db, json_path, demo_bugs, store, no_store) -> None:
     """Explore MODEL (a .py file under models/) against --target."""
     try:
+        rate_cap = RateCap(parse_rate(rate)) if rate else None
         model = _load_valid_model(model_spec)
         opened = open_target(target, seed=seed or 0, demo_bugs=demo_bugs, timeout_s=timeout_s)
         for host in allow_hosts:
@@ -126,13 +147,13 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
         run_id = uuid.uuid4().hex[:12]
         tagging = {"User-Agent": user_agent or default_user_agent(run_id),
                    **({run_header: run_id} if run_header else {})}
-        preflight(opened, headers=tagging)
+        preflight(opened, headers=tagging, rate_cap=rate_cap)
     except JourneysError as error:
         _fail(error)
     settings = ExploreSettings(journeys=journeys, max_steps=max_steps, seed=seed, duration_s=duration,
                                replays=replays, database=None if no_examples_db else examples_db,
                                shrink_budget=shrink_budget, reset=reset, allowed_hosts=tuple(allow_hosts),
-                               run_header=run_header, user_agent=user_agent, run_id=run_id)
+                               run_header=run_header, user_agent=user_agent, run_id=run_id, rate=rate)
     view = TerminalView(reproductions_dir=out_dir)
     writer = ReproductionWriter(out_dir, model=model.name, target=opened.label)
     bus = EventBus([writer, view])
@@ -146,7 +167,7 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
             _fail(ConfigError(f"cannot open the store at {str(store_path(store))!r}: {error}"))
     try:
         try:
-            finished = Explorer(model, opened, bus, settings).run()
+            finished = Explorer(model, opened, bus, settings, rate_cap=rate_cap).run()
         finally:
             try:
                 bus.close()
@@ -251,7 +272,8 @@ def show(failure_id, store) -> None:
               help="With --target demo: keep the demo's seeded bugs, or run a fixed build.")
 @click.option("--setup/--no-setup", default=False, show_default=True,
               help="Left-behind state: walk the journey that left the data first (re-creates it on --target).")
-def replay(failure_id, target, model_spec, times, store, demo_bugs, setup) -> None:
+@rate_option
+def replay(failure_id, target, model_spec, times, store, demo_bugs, setup, rate) -> None:
     """Re-run a stored failure's minimal path against --target: still failing, fixed or flaky.
 
     It walks the exported form, the same requests and checks `journeys export` writes.
@@ -260,6 +282,7 @@ def replay(failure_id, target, model_spec, times, store, demo_bugs, setup) -> No
     inconclusive.
     """
     try:
+        rate_cap = RateCap(parse_rate(rate)) if rate else None
         connection, row, failure = _stored_failure(store, failure_id)
         model = None
         if needs_model(failure):  # the failing check is model code: only the model can decide it
@@ -271,7 +294,7 @@ def replay(failure_id, target, model_spec, times, store, demo_bugs, setup) -> No
                 model_spec = found[0]
             model = _load_valid_model(model_spec)
         opened = open_target(target, demo_bugs=demo_bugs)
-        preflight(opened)
+        preflight(opened, rate_cap=rate_cap)
     except JourneysError as error:
         _fail(error)
     bus = EventBus([StoreWriter(store_path(store))])
@@ -283,7 +306,8 @@ def replay(failure_id, target, model_spec, times, store, demo_bugs, setup) -> No
         except duckdb.Error:
             confirmed = False
         run_id = "replay-" + uuid.uuid4().hex[:8]
-        finished = replay_stored(failure, model=lambda: model, client=TargetClient(opened.client, run_id=run_id),
+        finished = replay_stored(failure, model=lambda: model, client=TargetClient(opened.client, run_id=run_id,
+                                                                             rate_cap=rate_cap),
                                  setup_confirmed=confirmed, target_label=opened.label, times=times, emit=bus.emit,
                                  run_id=run_id, setup=setup)
     finally:

@@ -42,6 +42,7 @@ class TerminalView:
         self.started = time.monotonic()
         self.last_log = self.started
         self.budget = 0
+        self.rate: str | None = None  # --rate, shown on the status line
         self.explored = 0
         self.journeys = 0
         self.steps = 0
@@ -84,8 +85,10 @@ class TerminalView:
         budget = f"{self.budget} journeys" + (f" or {duration:g}s" if duration else "")
         self.console.print(f"[bold]journeys {event.tool_version}[/] exploring model [bold]{escape(event.model)}[/] "
                            f"against [bold]{escape(event.target)}[/]", highlight=False)
+        self.rate = event.settings.get("rate")
+        cap = f" · at most {self.rate}" if self.rate else ""
         self.console.print(f"seed {event.seed} · budget {budget} · up to "
-                           f"{event.settings.get('max_steps')} steps each · run {event.run_id}", style="dim")
+                           f"{event.settings.get('max_steps')} steps each{cap} · run {event.run_id}", style="dim")
         if self.console.is_terminal:
             self.live = Live(self._status(), console=self.console, refresh_per_second=4, transient=True)
             self.live.start()
@@ -96,6 +99,7 @@ class TerminalView:
         return Text.assemble(
             (f"{self.explored}/{self.budget} journeys", "bold"), " · ",
             f"{self.steps:,} steps", " · ", f"{self.steps / elapsed:,.0f} steps/s", " · ",
+            *((f"cap {self.rate}", "dim"), " · ") * bool(self.rate),
             (f"{failures} distinct failure{'s' if failures != 1 else ''}", "red" if failures else "green"),
             " · ", (self.phase, "dim"), " · ", (f"{elapsed:,.0f}s", "dim"),
         )

@@ -1,9 +1,10 @@
 """The one place every request to a target goes through.
 
 ``TargetClient.send`` builds the concrete path from its template, refuses a
-host outside the allowed ones before anything is sent, tags the request with
-the run's id and user agent, sends it with httpx, retries only what cannot
-happen twice, times the exchange and returns it with a ``RequestRecord``.
+host outside the allowed ones before anything is sent, waits for the run's rate
+cap (``engine.http.rate``), tags the request with the run's id and user agent,
+sends it with httpx, retries only what cannot happen twice, times the exchange
+and returns it with a ``RequestRecord``.
 
 Retries (never of HTTP statuses: a 500 is a finding, not noise): a request
 that never reached the server (the connection was refused or timed out, no
@@ -27,6 +28,7 @@ import attrs
 import httpx
 
 from engine.errors import ConfigError, TargetError
+from engine.http.rate import RateCap
 from engine.records import RequestRecord
 
 __all__ = ["TargetClient", "Target", "open_target", "DEMO_BASE_URL", "HostNotAllowed", "IDEMPOTENT_METHODS",
@@ -54,8 +56,9 @@ class TargetClient:
 
     def __init__(self, client: httpx.Client, *, retries: int = 2, backoff_s: float = 0.25,
                  run_id: str | None = None, run_header: str = RUN_HEADER, user_agent: str | None = None,
-                 allowed_hosts: tuple[str, ...] = ()) -> None:
+                 allowed_hosts: tuple[str, ...] = (), rate_cap: RateCap | None = None) -> None:
         self.client = client
+        self.rate_cap = rate_cap  # every attempt waits its turn, retries included
         self.retries = retries
         self.backoff_s = backoff_s
         self.requests_sent = 0
@@ -79,8 +82,11 @@ class TargetClient:
         error: str | None = None
         response: httpx.Response | None = None
         attempts = 0
+        waited_s = 0.0
         started = time.perf_counter()
         for attempts in range(1, self.retries + 2):
+            if self.rate_cap is not None:
+                waited_s += self.rate_cap.wait()
             started = time.perf_counter()
             try:
                 response = self.client.request(method, path, json=json, params=params, headers=sent_headers)
@@ -96,6 +102,8 @@ class TargetClient:
         elapsed_ms = (time.perf_counter() - started) * 1000
         self.requests_sent += attempts
         record = _record(method, template, path, params, json, headers, response, elapsed_ms, attempts, error)
+        if waited_s:
+            record = attrs.evolve(record, waited_ms=waited_s * 1000)
         return response, (attrs.evolve(record, path_vars=dict(path_vars)) if path_vars else record)
 
 
@@ -181,12 +189,15 @@ def open_target(spec: str, *, seed: int = 0, timeout_s: float = 10.0, demo_bugs:
 
 
 def preflight(target: Target, *, attempts: int = 3, backoff_s: float = 0.5,
-              headers: dict[str, str] | None = None) -> None:
+              headers: dict[str, str] | None = None, rate_cap: RateCap | None = None) -> None:
     """Make sure the target answers at all before a run starts (any status will do).
 
-    ``headers`` tag it like the run's own requests (``TargetClient.tagging``)."""
+    ``headers`` tag it like the run's own requests (``TargetClient.tagging``), and it waits
+    for the run's ``rate_cap`` like them."""
     last = ""
     for attempt in range(attempts):
+        if rate_cap is not None:
+            rate_cap.wait()
         try:
             target.client.get("/", headers=headers)
             return

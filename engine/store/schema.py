@@ -41,6 +41,7 @@ TABLES: dict[str, pa.Schema] = {
         ("requests", pa.int32()), ("bytes", pa.int64()), ("latency_ms", pa.float64()),
         ("http_ms", pa.float64()), ("outcome", pa.string()), ("failed_check", pa.string()),
         ("error", pa.string()), ("fingerprint", pa.string()),
+        ("rate_wait_ms", pa.float64()),  # waiting for --rate before sending; latency_ms leaves it out
     ]),
     "failures_found": pa.schema([
         ("run_id", pa.string()), ("fingerprint", pa.string()), ("found_at", timestamp),

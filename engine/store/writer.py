@@ -82,15 +82,16 @@ class StoreWriter:
             errors = [r.error for r in step.requests if r.error]
             if failed is not None and failed.kind == "error":
                 errors.append(failed.message)
+            waited = sum(r.waited_ms for r in step.requests)  # for the rate cap: not the step's latency
             return "steps", (
                 event.run_id, event.journey, event.phase, step.index, event.at, step.actor, step.action,
                 step.source, step.target, last.method if last else None,
                 last.template if last else None, last.path if last else None,
                 last.status if last else None, sum(r.attempts for r in step.requests),  # retries included
-                sum(r.response_bytes for r in step.requests), step.duration_ms,
+                sum(r.response_bytes for r in step.requests), step.duration_ms - waited,
                 sum(r.elapsed_ms for r in step.requests), step.outcome,
                 failed.name if failed is not None else None, redact_text("; ".join(errors)) or None,
-                step.fingerprint)
+                step.fingerprint, waited)
         if isinstance(event, JourneyFinished):
             return "journeys", (event.run_id, event.journey, event.phase, event.at, event.steps,
                                 event.outcome, event.fingerprint, event.duration_ms)

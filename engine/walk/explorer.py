@@ -50,6 +50,7 @@ from engine.walk.machine import JourneyFailed, compile_machine
 from engine.model.declare import Model
 from engine.records import Failure
 from engine.http.client import RUN_HEADER, Target, TargetClient
+from engine.http.rate import RateCap, parse_rate
 
 __all__ = ["ExploreSettings", "Explorer"]
 
@@ -72,6 +73,7 @@ class ExploreSettings:
     run_header: str = RUN_HEADER          # carries the run id on every request ("" for none)
     user_agent: str | None = None         # default: journeys/<version> (run <id>)
     run_id: str | None = None             # default: a new random one
+    rate: str | None = None               # the cap on every request, e.g. "5/s" (None: as fast as it answers)
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -80,7 +82,8 @@ class ExploreSettings:
 class Explorer:
     """Drives the rounds, keeps the counts, investigates failures, emits events."""
 
-    def __init__(self, model: Model, target: Target, bus: EventBus, settings: ExploreSettings) -> None:
+    def __init__(self, model: Model, target: Target, bus: EventBus, settings: ExploreSettings, *,
+                 rate_cap: RateCap | None = None) -> None:
         self.model = model
         self.target = target
         self.bus = bus
@@ -89,7 +92,8 @@ class Explorer:
         self.run_id = settings.run_id or uuid.uuid4().hex[:12]
         self.client = TargetClient(target.client, run_id=self.run_id, run_header=settings.run_header,
                                    user_agent=settings.user_agent or default_user_agent(self.run_id),
-                                   allowed_hosts=settings.allowed_hosts)
+                                   allowed_hosts=settings.allowed_hosts,
+                                   rate_cap=rate_cap or (RateCap(parse_rate(settings.rate)) if settings.rate else None))
         self.tagger = Tagger(self.run_id)
         self.journeys = 0          # every journey walked, whatever the phase
         self.explored = 0          # journeys that count against the budget
