@@ -84,7 +84,7 @@ def target(setting: str, seed: int) -> Iterator[Target]:
             opened.close()
         return
     server = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli.main", "demo", "serve", "--port", "0", "--no-bugs", "--seed", str(seed)],
+        [sys.executable, "-m", "engine.cli", "demo", "serve", "--port", "0", "--no-bugs", "--seed", str(seed)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         ready = server.stderr.readline()  # "demo shop listening on http://127.0.0.1:PORT ..."
