@@ -18,7 +18,8 @@ from engine.records import Failure, StepRecord
 
 __all__ = [
     "Event", "RunStarted", "RoundStarted", "JourneyStarted", "StepFinished", "CleanupFinished",
-    "JourneyFinished", "FailureFound", "Notice", "RunFinished", "ReplayFinished", "Subscriber", "EventBus",
+    "JourneyFinished", "FailureFound", "Notice", "OutageStarted", "OutageEnded", "RunFinished",
+    "ReplayFinished", "Subscriber", "EventBus",
 ]
 
 
@@ -83,7 +84,7 @@ class JourneyFinished(Event):
     journey: int
     phase: str
     steps: int
-    outcome: str  # "passed", "failed", "known" (hit an already reported failure)
+    outcome: str  # "passed", "failed", "known" (hit an already reported failure), "discarded" (an outage)
     duration_ms: float
     fingerprint: str | None = None  # the failure's fingerprint id when failed or known
 
@@ -101,6 +102,29 @@ class Notice(Event):
 
 
 @attrs.frozen(kw_only=True)
+class OutageStarted(Event):
+    """The target stopped answering and a probe confirmed it: the walk waits, nothing is a finding."""
+
+    reason: str
+    started_at: float
+
+
+@attrs.frozen(kw_only=True)
+class OutageEnded(Event):
+    """A probe saw the target answer again (``ended_at``), or the run ended first (None)."""
+
+    reason: str
+    started_at: float
+    ended_at: float | None
+    probes: int
+    journeys_discarded: int
+
+    @property
+    def duration_s(self) -> float:
+        return (self.ended_at or self.at) - self.started_at
+
+
+@attrs.frozen(kw_only=True)
 class RunFinished(Event):
     journeys: int
     shrink_journeys: int
@@ -109,6 +133,7 @@ class RunFinished(Event):
     failures: tuple[Failure, ...]
     interrupted: bool
     stop_reason: str
+    outages: tuple[OutageEnded, ...] = ()  # availability incidents: never failures
 
     @property
     def exit_code(self) -> int:

@@ -20,8 +20,8 @@ from rich.live import Live
 from rich.markup import escape
 from rich.text import Text
 
-from engine.events import (Event, FailureFound, JourneyFinished, Notice, RoundStarted, RunFinished, RunStarted,
-                     StepFinished)
+from engine.events import (Event, FailureFound, JourneyFinished, Notice, OutageEnded, OutageStarted, RoundStarted,
+                           RunFinished, RunStarted, StepFinished)
 from engine.export.pytest_file import no_file, reproduction_path
 from engine.failures.left_behind import describe
 from engine.records import FAILURE_KINDS, Failure, StepRecord
@@ -70,6 +70,16 @@ class TerminalView:
                         f"— {failure.kind} ({failure.tally}), {len(failure.steps)} step(s)")
         elif isinstance(event, Notice):
             self._print(f"[yellow]note:[/] {escape(event.message)}")
+        elif isinstance(event, OutageStarted):
+            self.phase = "waiting: the target is down"
+            self._print(f"[bold yellow]⚠ target down[/] ({escape(event.reason)}): waiting for it to answer "
+                        "again; the journey under way is discarded, nothing of this is a failure")
+            self._refresh()
+        elif isinstance(event, OutageEnded):
+            self.phase = "exploring"
+            back = (f"back after {event.duration_s:,.0f}s" if event.ended_at is not None
+                    else f"still down after {event.duration_s:,.0f}s")
+            self._print(f"[bold yellow]⚠ target {back}[/] ({event.probes} probe(s)); one availability incident")
         elif isinstance(event, RunFinished):
             self._stop_live()
             self._summary(event)
@@ -136,6 +146,11 @@ class TerminalView:
                    if event.failures else "[bold green]no failures found[/]")
         console.print(f"{verdict} · {event.journeys} journeys explored (+{event.shrink_journeys} to shrink "
                       f"and replay) · {self.steps:,} steps · {elapsed:,.1f}s · {escape(event.stop_reason)}")
+        if event.outages:
+            total = sum(outage.duration_s for outage in event.outages)
+            console.print(f"[yellow]{len(event.outages)} availability incident(s)[/] (the target was down "
+                          f"{total:,.0f}s in all; waited out, not failures): "
+                          + "; ".join(escape(outage.reason) for outage in event.outages))
         if any(f.reproducible for f in event.failures) and self.reproductions_dir:
             console.print(f"Standalone reproductions (pytest + httpx) in [bold]{escape(self.reproductions_dir)}/[/]; "
                           f"run one with JOURNEYS_TARGET=<url> pytest <file>")

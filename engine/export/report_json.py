@@ -62,6 +62,8 @@ class JsonReport:
             "stop_reason": finished.stop_reason,
             "exit_code": finished.exit_code,
             "failures": [failure_as_dict(f) for f in finished.failures],
+            "incidents": [{"started_at": o.started_at, "ended_at": o.ended_at, "duration_s": o.duration_s,
+                           "reason": o.reason, "probes": o.probes} for o in finished.outages],
         }
         directory = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(directory, exist_ok=True)

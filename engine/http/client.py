@@ -28,6 +28,7 @@ import attrs
 import httpx
 
 from engine.errors import ConfigError, TargetError
+from engine.http.breaker import UNAVAILABLE_STATUSES, Breaker, BreakerSettings
 from engine.http.rate import RateCap
 from engine.records import RequestRecord
 
@@ -56,9 +57,12 @@ class TargetClient:
 
     def __init__(self, client: httpx.Client, *, retries: int = 2, backoff_s: float = 0.25,
                  run_id: str | None = None, run_header: str = RUN_HEADER, user_agent: str | None = None,
-                 allowed_hosts: tuple[str, ...] = (), rate_cap: RateCap | None = None) -> None:
+                 allowed_hosts: tuple[str, ...] = (), rate_cap: RateCap | None = None,
+                 breaker: BreakerSettings | None = None) -> None:
         self.client = client
         self.rate_cap = rate_cap  # every attempt waits its turn, retries included
+        # Notes every attempt; once it has confirmed an outage, nothing is sent until it is over.
+        self.breaker = Breaker(self.probe, breaker) if breaker is not None else None
         self.retries = retries
         self.backoff_s = backoff_s
         self.requests_sent = 0
@@ -76,6 +80,8 @@ class TargetClient:
              action: str | None = None) -> tuple[httpx.Response | None, RequestRecord]:
         path = expand_path(template, path_vars or {})
         self._check_host(method, path, action)
+        if self.breaker is not None:
+            self.breaker.before_send()  # raises TargetDown while an outage is under way
         headers = dict(headers or {})
         sent_headers = {**self.tagging, **headers}
         repeatable = idempotent or method.upper() in IDEMPOTENT_METHODS
@@ -91,9 +97,16 @@ class TargetClient:
             try:
                 response = self.client.request(method, path, json=json, params=params, headers=sent_headers)
                 error = None
+                if self.breaker is not None:
+                    self.breaker.note(response.status_code in UNAVAILABLE_STATUSES)
                 break
             except MAYBE_SENT as exc:
                 error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                if self.breaker is not None:
+                    self.breaker.note(True)
+                    if self.breaker.open:
+                        error += " (not retried: the target is down)"
+                        break
                 if not isinstance(exc, NOT_SENT) and not repeatable:
                     error += f" (not retried: a {method.upper()} may have reached the server)"
                     break
@@ -106,6 +119,19 @@ class TargetClient:
             record = attrs.evolve(record, waited_ms=waited_s * 1000)
         return response, (attrs.evolve(record, path_vars=dict(path_vars)) if path_vars else record)
 
+
+    def probe(self) -> bool:
+        """Does the target answer (anything but 502/503/504)? One GET of the breaker's probe path,
+        tagged and under the rate cap like every request, never retried."""
+        path = self.breaker.settings.probe_path if self.breaker is not None else "/"
+        if self.rate_cap is not None:
+            self.rate_cap.wait()
+        self.requests_sent += 1
+        try:
+            response = self.client.get(path, headers=dict(self.tagging))
+        except httpx.TransportError:
+            return False
+        return response.status_code not in UNAVAILABLE_STATUSES
 
     def _check_host(self, method: str, path: str, action: str | None) -> None:
         if not path.startswith("//") and not _SCHEME.match(path):

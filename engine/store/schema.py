@@ -60,6 +60,13 @@ TABLES: dict[str, pa.Schema] = {
         ("created_by_step", pa.int32()), ("created_by_action", pa.string()), ("method", pa.string()),
         ("path", pa.string()), ("status", pa.int32()), ("cleaned", pa.bool_()),
     ]),
+    # Availability incidents: the target was down (confirmed by a probe) and the walk waited.
+    # ended_at is NULL when the run ended before the target answered again.
+    "incidents": pa.schema([
+        ("run_id", pa.string()), ("started_at", timestamp), ("ended_at", timestamp),
+        ("duration_s", pa.float64()), ("reason", pa.string()), ("probes", pa.int32()),
+        ("journeys_discarded", pa.int32()),
+    ]),
     "replays": pa.schema([
         ("run_id", pa.string()), ("fingerprint", pa.string()), ("replayed_at", timestamp),
         ("target", pa.string()), ("times", pa.int32()), ("replays_run", pa.int32()),

@@ -23,8 +23,8 @@ from typing import Any, Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.events import (CleanupFinished, Event, FailureFound, JourneyFinished, ReplayFinished, RunFinished,
-                      RunStarted, StepFinished)
+from engine.events import (CleanupFinished, Event, FailureFound, JourneyFinished, OutageEnded, ReplayFinished,
+                      RunFinished, RunStarted, StepFinished)
 from engine.redact import redact_data, redact_text
 from engine.export.report_json import failure_as_dict
 from engine.store.layout import StoreLayout, write_atomically
@@ -113,6 +113,9 @@ class StoreWriter:
             return "runs_started", (event.run_id, event.at, event.host, event.model, event.model_file,
                                     event.model_revision, event.target, event.seed, settings,
                                     event.tool_version)
+        if isinstance(event, OutageEnded):
+            return "incidents", (event.run_id, event.started_at, event.ended_at, event.duration_s,
+                                 redact_text(event.reason), event.probes, event.journeys_discarded)
         if isinstance(event, ReplayFinished):
             self._run_id = event.run_id
             return "replays", (event.run_id, event.fingerprint, event.at, event.target, event.times,

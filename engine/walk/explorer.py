@@ -50,7 +50,9 @@ from engine.walk.machine import JourneyFailed, compile_machine
 from engine.model.declare import Model
 from engine.records import Failure
 from engine.http.client import RUN_HEADER, Target, TargetClient
+from engine.http.breaker import BreakerSettings
 from engine.http.rate import RateCap, parse_rate
+from engine.walk.outage import OutageWatch
 
 __all__ = ["ExploreSettings", "Explorer"]
 
@@ -69,6 +71,7 @@ class ExploreSettings:
     database: str | None = ".journeys/examples"
     shrink_budget: int = 300  # requests one failure may spend on shrinking and simplifying its data
     reset: bool = True        # use the model's @model.reset, if it declares one, to confirm left-behind state
+    breaker: BreakerSettings | None = BreakerSettings()  # None: no breaker (every outage is a finding)
     allowed_hosts: tuple[str, ...] = ()  # besides the target's own host ("host" or "host:port")
     run_header: str = RUN_HEADER          # carries the run id on every request ("" for none)
     user_agent: str | None = None         # default: journeys/<version> (run <id>)
@@ -93,7 +96,8 @@ class Explorer:
         self.client = TargetClient(target.client, run_id=self.run_id, run_header=settings.run_header,
                                    user_agent=settings.user_agent or default_user_agent(self.run_id),
                                    allowed_hosts=settings.allowed_hosts,
-                                   rate_cap=rate_cap or (RateCap(parse_rate(settings.rate)) if settings.rate else None))
+                                   rate_cap=rate_cap or (RateCap(parse_rate(settings.rate)) if settings.rate else None),
+                                   breaker=settings.breaker)
         self.tagger = Tagger(self.run_id)
         self.journeys = 0          # every journey walked, whatever the phase
         self.explored = 0          # journeys that count against the budget
@@ -105,10 +109,12 @@ class Explorer:
         self._raised: ReplayedJourney | None = None  # answers Hypothesis's replay of a raised failure
         self._short_journey_noted = False
         self.flaky_rounds = 0  # rounds Hypothesis ended because the target answered differently
+        self.outages = OutageWatch(self.client.breaker, emit=self.emit, run_id=self.run_id,
+                                   deadline=self._deadline)
         self.failures = Investigator(
             model=model, client=self.client, emit=self.emit, run_id=self.run_id, tagger=self.tagger,
             seed=self.seed, settings=settings, history=self.history, next_journey=self._next_journey,
-            explored=lambda: self.explored, deadline=self._deadline, late=self._late)
+            explored=lambda: self.explored, deadline=self._deadline, late=self._late, outages=self.outages)
 
     @property
     def known(self) -> dict[str, Failure]:
@@ -140,11 +146,15 @@ class Explorer:
 
     def end_journey(self, runner: JourneyRunner | ReplayedJourney) -> StepFailure | None:
         """The failure to raise into Hypothesis (so its example is kept), if the journey found one."""
-        runner.finish()
-        if isinstance(runner, ReplayedJourney):
+        if isinstance(runner, ReplayedJourney) or getattr(runner, "inert_journey", False):
+            runner.finish()
             return runner.failure
-        if getattr(runner, "inert_journey", False):
+        if runner.outage or (runner.failure is not None and self.outages.down_for(runner.failure)):
+            self.outages.wait_out()  # then its clean-ups, on a target that answers again
+            runner.discard()
+            runner.finish()
             return None
+        runner.finish()
         self._note_short_journey(runner)
         failure = runner.failure
         if failure is None:
@@ -211,7 +221,7 @@ class Explorer:
                                shrink_journeys=self.journeys - self.explored,
                                steps=self.steps, duration_s=time.monotonic() - self.started,
                                failures=tuple(self.known.values()), interrupted=interrupted,
-                               stop_reason=stop_reason)
+                               stop_reason=stop_reason, outages=tuple(self.outages.incidents))
         self.emit(finished)
         return finished
 

@@ -28,7 +28,9 @@ from engine.http.client import TargetClient
 from engine.model.declare import Model
 from engine.records import Failure, LeftBehind
 from engine.redact import redact_text
+from engine.http.breaker import TargetDown
 from engine.walk.journey import StepFailure, Tagger
+from engine.walk.outage import OutageWatch, unavailable_reason
 from engine.walk.polish import polish
 from engine.walk.replay import Tally, replay_steps, replay_tally
 from engine.walk.shrink import Budget, not_minimal_note, shrink
@@ -55,7 +57,7 @@ class Investigator:
     def __init__(self, *, model: Model, client: TargetClient, emit: Callable[[Event], None], run_id: str,
                  tagger: Tagger, seed: int, settings: Any, history: SessionHistory,
                  next_journey: Callable[[], int], explored: Callable[[], int],
-                 deadline: Callable[[], float | None], late: Callable[[], bool]) -> None:
+                 deadline: Callable[[], float | None], late: Callable[[], bool], outages: OutageWatch) -> None:
         self.model = model
         self.client = client
         self.emit = emit
@@ -68,6 +70,7 @@ class Investigator:
         self.explored = explored          # exploring journeys so far
         self.deadline = deadline
         self.late = late
+        self.outages = outages
         self.known: dict[str, Failure] = {}
         self.held: dict[str, _Held] = {}
         self.met: dict[str, StepFailure] = {}  # new failures met by replays, still to investigate
@@ -78,6 +81,8 @@ class Investigator:
             outcome = replay_steps(steps, model=self.model, client=self.client, emit=self.emit,
                                    run_id=self.run_id, journey=journey, tagger=self.tagger, phase=phase)
             if outcome is not None:
+                if self.outages.down_for(outcome):
+                    raise TargetDown("the target went down during a replay")
                 self.met_on_the_way(outcome)
             return outcome
         return replay
@@ -103,6 +108,19 @@ class Investigator:
         return self.model.action_named(action).sources
 
     def investigate(self, failure: StepFailure, tries: int = 1) -> None:
+        """Shrink, replay, classify and report ``failure``; an outage on the way postpones it."""
+        try:
+            self._investigate(failure, tries)
+        except TargetDown:
+            self.outages.wait_out()
+            # What the outage made fail is no finding; the failure itself is tried again soon.
+            self.met = {key: met for key, met in self.met.items() if unavailable_reason(met) is None}
+            self.held[failure.fingerprint.id] = _Held(failure=failure, due=self.explored() + 1, tries=tries - 1)
+            self.emit(Notice(run_id=self.run_id, message=(
+                f"{failure.fingerprint}: the target went down while this failure was investigated; "
+                "it is investigated again after the next journey")))
+
+    def _investigate(self, failure: StepFailure, tries: int) -> None:
         fingerprint = failure.fingerprint.id
         self.met.pop(fingerprint, None)
         budget = Budget(self.settings.shrink_budget, self.client, deadline=self.deadline())
@@ -212,8 +230,13 @@ class Investigator:
 
     def report_held(self, fingerprint: str) -> None:
         held = self.held.pop(fingerprint)
-        self._report(self._checked_export(self._classify(held.failure, Tally(), minimal=False, notes=(
-            "no replay could walk to the failing step; the path is the journey as first met",))))
+        failure = self._classify(held.failure, Tally(), minimal=False, notes=(
+            "no replay could walk to the failing step; the path is the journey as first met",))
+        try:
+            failure = self._checked_export(failure)
+        except TargetDown:
+            failure = attrs.evolve(failure, export_check="not tried: the target was down")
+        self._report(failure)
 
     def _report(self, failure: Failure) -> Failure:
         self.known[failure.id] = failure

@@ -30,6 +30,7 @@ from engine.model.checks import CheckFailed
 from engine.errors import JourneysError
 from engine.events import CleanupFinished, Event, JourneyFinished, JourneyStarted, StepFinished
 from engine.model.declare import Action, Model
+from engine.http.breaker import TargetDown
 from engine.http.client import TargetClient
 from engine.http.provenance import plain
 from engine.model.step import InvariantCheck, StepAborted, StepContext
@@ -113,6 +114,7 @@ class JourneyRunner:
         self.withdrawn: list[tuple[int, int]] = []  # clean-ups the running step withdrew
         self.choices: list[tuple[str, Action] | None] = []  # what each Hypothesis step chose
         self.ended = False
+        self.outage = False  # the target went down during the journey: it is discarded
         self.outcome = "passed"
         self.fingerprint: str | None = None
         self.failure: StepFailure | None = None
@@ -193,6 +195,14 @@ class JourneyRunner:
             result = action.function(context, **data)
         except (CheckFailed, StepAborted) as raised:
             failed = raised.record
+        except TargetDown:
+            # An outage, not a finding: the journey is over and will be discarded. A replay or a
+            # shrink stops at once (the explorer waits the outage out); inside Hypothesis's walk
+            # the rest of the journey's steps do nothing.
+            self.ended = self.outage = True
+            if self.phase != "explore":
+                raise
+            return None
         except JourneysError:  # a host not allowed, a subscriber that broke: the run stops
             raise
         except Exception as error:  # the model's code, or a response it could not parse
@@ -273,6 +283,11 @@ class JourneyRunner:
         self.failure = StepFailure(fingerprint=fingerprint, check=check, steps=tuple(self.steps),
                                    journey=self.journey)
         return self.failure
+
+    def discard(self) -> None:
+        """The target was down: the journey says nothing about it (no failure, no occurrence)."""
+        self.ended = True
+        self.outcome, self.fingerprint, self.failure = "discarded", None, None
 
     def finish(self) -> None:
         """Run clean-ups (newest first), then the model's teardowns; never raises."""

@@ -1,0 +1,69 @@
+"""What the commands share: option types that fail as usage errors, shared options, one-line errors."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import click
+
+from engine.errors import ConfigError, JourneysError, ModelError
+from engine.http.rate import parse_rate
+from engine.model.loader import load_model
+from engine.model.validate import problems
+from engine.store import DEFAULT_STORE
+
+__all__ = ["Duration", "RateOption", "store_option", "rate_option", "fail", "load_valid_model"]
+
+
+class Duration(click.ParamType):
+    """``90s``, ``10m``, ``2h``, ``1d`` or a number of seconds."""
+
+    name = "duration"
+    UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)):
+            return float(value)
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(value))
+        if not match or float(match.group(1)) <= 0:
+            self.fail(f"{value!r} is not a duration; use e.g. 90s, 10m, 2h or 1d", param, ctx)
+        return float(match.group(1)) * self.UNITS[match.group(2) or "s"]
+
+
+class RateOption(click.ParamType):
+    """``5/s``, ``300/min``, ``1/10s``: checked when the flag is read, a usage error if it is bad."""
+
+    name = "rate"
+
+    def convert(self, value, param, ctx):
+        try:
+            return parse_rate(str(value)).text
+        except ConfigError as error:
+            self.fail(str(error), param, ctx)
+
+
+def store_option(function):
+    return click.option("--store", default=None, metavar="PATH",
+                        help=f"The store folder [default: $JOURNEYS_STORE or ./{DEFAULT_STORE}].")(function)
+
+
+def fail(error: JourneysError) -> None:
+    click.echo(f"journeys: error: {error}", err=True)
+    for problem in getattr(error, "problems", []):
+        click.echo(f"  {problem}", err=True)
+    sys.exit(error.exit_code)
+
+
+def load_valid_model(spec: str):
+    model = load_model(spec)
+    found = problems(model)
+    if found:
+        raise ModelError(f"{spec}: {len(found)} problem(s) in model {model.name!r}", found)
+    return model
+
+
+rate_option = click.option(
+    "--rate", type=RateOption(), default=None, metavar="N/UNIT",
+    help="Cap on requests to the target, shrinking, replays, pre-flight and clean-ups included: "
+         "5/s, 300/min, 1/10s [default: no cap].")
