@@ -28,7 +28,8 @@ from demo_shop.domain import (
 )
 from demo_shop.openapi import OPENAPI
 from demo_shop.routing import (
-    JSON_CONTENT_TYPE, ROUTES, ApiError, Handler, Request, Response, Route, _encode, _read_request, _user, route,
+    JSON_CONTENT_TYPE, ROUTES, SESSION_COOKIE, ApiError, Handler, Request, Response, Route, _basic_credentials,
+    _encode, _read_request, _session_cookie, _user, route,
 )
 from demo_shop.validation import _email, _integer, _known_product, _shipping, _string
 
@@ -103,11 +104,17 @@ class DemoShop:
     # -- accounts -------------------------------------------------------------
 
     def _authenticate(self, request: Request) -> None:
-        scheme, _, token = request.authorization.partition(" ")
-        user_id = self._tokens.get(token.strip()) if scheme.lower() == "bearer" else None
+        """A bearer token, the session cookie log-in sets, or HTTP Basic with email and password."""
+        scheme, _, credentials = request.authorization.partition(" ")
+        token = credentials.strip() if scheme.lower() == "bearer" else request.cookie(SESSION_COOKIE)
+        user_id = self._tokens.get(token) if token else None
+        if user_id is None and scheme.lower() == "basic":
+            email, _, password = _basic_credentials(credentials)
+            user = self._login_candidate(email, password)
+            user_id, token = (user.id, "") if user is not None else (None, "")
         if user_id is None:
-            raise ApiError(401, "unauthorized", "A valid bearer token is required.")
-        request.user, request.token = self._users[user_id], token.strip()
+            raise ApiError(401, "unauthorized", "A valid bearer token, session cookie or Basic log-in is required.")
+        request.user, request.token = self._users[user_id], token
 
     def _issue_token(self, user: User) -> str:
         token = self._new_id("tok_", 24, self._tokens)
@@ -162,7 +169,8 @@ class DemoShop:
         self._users[user.id] = user
         self._users_by_email.setdefault(email.lower(), []).append(user)
         token = self._issue_token(user)
-        return Response(201, {"user_id": user.id, "name": name, "email": email, "token": token})
+        return Response(201, {"user_id": user.id, "name": name, "email": email, "token": token},
+                        (_session_cookie(token),))
 
     @route("POST", "/api/login")
     def _log_in(self, request: Request) -> Response:
@@ -170,12 +178,13 @@ class DemoShop:
         user = self._login_candidate(_string(body, "email"), _string(body, "password"))
         if user is None:
             raise ApiError(401, "invalid_credentials", "The email or password is wrong.")
-        return Response(200, {"token": self._issue_token(user), "user_id": user.id})
+        token = self._issue_token(user)
+        return Response(200, {"token": token, "user_id": user.id}, (_session_cookie(token),))
 
     @route("POST", "/api/logout", auth=True)
     def _log_out(self, request: Request) -> Response:
-        del self._tokens[request.token]
-        return Response(204)
+        self._tokens.pop(request.token, None)  # Basic auth has no session to end
+        return Response(204, None, (_session_cookie(""),))
 
     @route("GET", "/api/me", auth=True)
     def _me(self, request: Request) -> Response:

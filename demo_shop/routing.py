@@ -9,11 +9,14 @@ registration order, and `_user` is the signed-in user of an authenticated route.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from demo_shop.domain import User
@@ -47,9 +50,18 @@ class Request:
     path: str
     authorization: str
     raw_body: bytes
+    cookies: str = ""  # the Cookie header
     params: dict[str, str] = field(default_factory=dict)
     user: User | None = None  # set by the router on authenticated routes
     token: str = ""
+
+    def cookie(self, name: str) -> str:
+        jar = SimpleCookie()
+        try:
+            jar.load(self.cookies)
+        except CookieError:
+            return ""
+        return jar[name].value if name in jar else ""
 
     def json_object(self) -> dict[str, Any]:
         """The body as a JSON object; an absent body counts as "not an object"."""
@@ -93,6 +105,7 @@ def _read_request(environ: dict[str, Any]) -> Request:
         method=environ["REQUEST_METHOD"].upper(),
         path=environ.get("PATH_INFO") or "/",
         authorization=environ.get("HTTP_AUTHORIZATION", ""),
+        cookies=environ.get("HTTP_COOKIE", ""),
         raw_body=environ["wsgi.input"].read(length) if length > 0 else b"",
     )
 
@@ -104,6 +117,23 @@ def _encode(response: Response) -> tuple[str, list[tuple[str, str]], bytes]:
     payload = json.dumps(response.body, ensure_ascii=False).encode("utf-8")
     headers = [("Content-Type", JSON_CONTENT_TYPE), ("Content-Length", str(len(payload))), *response.headers]
     return status, headers, payload
+
+
+SESSION_COOKIE = "shop_session"
+
+
+def _session_cookie(token: str) -> tuple[str, str]:
+    """Log-in sets the session in a cookie too (an empty one ends it), for clients that keep cookies."""
+    expiry = "" if token else "; Max-Age=0"
+    return "Set-Cookie", f"{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax{expiry}"
+
+
+def _basic_credentials(encoded: str) -> tuple[str, str, str]:
+    """``email``, ``:``, ``password`` from an HTTP Basic header's value ('' parts if it is malformed)."""
+    try:
+        return base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return "", "", ""
 
 
 def _user(request: Request) -> User:

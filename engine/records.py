@@ -75,6 +75,9 @@ class RequestRecord:
     # {"at": ["json", "items", 0, "id"], "step": 2, "request": 0, "path": ["id"], "prefix": ""}
     links: tuple[dict[str, Any], ...] = ()
     waited_ms: float = 0.0  # waiting for the rate cap before it was sent (not the target's latency)
+    # Credentials an export must rebuild (their header is masked above): {"basic": {"user": ...}}
+    # or {"header": "X-API-Key"}; None for none, or a Bearer token (rebuilt from its link).
+    auth: dict[str, Any] | None = None
 
 
 @attrs.frozen

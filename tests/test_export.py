@@ -101,7 +101,7 @@ def test_clean_ups_run_in_finally_and_a_withdrawn_one_is_left_out():
                       checks=(status(200, passed=False, actual=500),))
     source = render_pytest(failure_of(SIGN_UP, post, read), model="m", target="demo")
     compile(source, "reproduction.py", "exec")
-    assert "cleanups.append(lambda: client.delete(path('/api/reviews/{review_id}', review_id=r2.json()['id'])" \
+    assert "cleanups.append(lambda: client_alice.delete(path('/api/reviews/{review_id}', review_id=r2.json()['id'])" \
         in source and "finally:" in source
     withdrawn = attrs.evolve(read, cancelled_cleanups=((1, 0),))
     script = build_script(failure_of(SIGN_UP, post, withdrawn))

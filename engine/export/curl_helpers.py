@@ -154,9 +154,16 @@ def check_text(body_file, label, path, contains, *words):
     return 0
 
 
+def basic(user, password):
+    """base64 of ``user:password``, for an HTTP Basic Authorization header."""
+    import base64
+    sys.stdout.write(base64.b64encode((user + ":" + password).encode("utf-8", "surrogateescape")).decode("ascii"))
+    return 0
+
+
 COMMANDS = {
     "body_hint": body_hint, "fetch": fetch, "path_quote": path_quote, "json_body": json_body,
-    "check_field": check_field, "check_text": check_text,
+    "check_field": check_field, "check_text": check_text, "basic": basic,
 }
 
 

@@ -209,6 +209,9 @@ def _render_request(request: ScriptRequest, name: str, label: str, shell: Shell)
         if request.has_body and header.lower() == "content-type":
             continue
         options.append("-H " + shell_word([f"{header}: ", *shell.pieces(value)]))
+    if request.actor is not None:  # each actor's cookies in a jar of its own (one per walk: other people)
+        jar = '"$T/session_%d_%s"' % (request.walk, re.sub(r"\W+", "_", request.actor))
+        options += [f"-b {jar}", f"-c {jar}"]
     method = request.method.upper()
     if method == "HEAD":
         options.append("--head")

@@ -16,7 +16,7 @@ from string import Formatter
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from engine.export.script import RUN_TIME, SECRET_PREFIX, Ref, Script, ScriptRequest, Secret, Tag, Text
+from engine.export.script import RUN_TIME, BasicAuth, SECRET_PREFIX, Ref, Script, ScriptRequest, Secret, Tag, Text
 from engine.http.client import expand_path
 
 __all__ = ["Shell", "secret_variable", "shell_word", "slot_opening", "json_line"]
@@ -53,6 +53,7 @@ class Shell:
         self.local = local
         self.variables: dict[tuple[int, tuple], str] = {}
         self.pending: list[str] = []
+        self.basics = 0  # Basic Authorization headers computed so far
 
     def for_cleanup(self) -> Shell:
         return Shell(self.opening, self.tags, self.responses, local=True)
@@ -88,7 +89,17 @@ class Shell:
             return [_Var(secret_variable(node))]
         if isinstance(node, Ref):
             return [_Var(self.variable(node))]
+        if isinstance(node, BasicAuth):
+            return ["Basic ", _Var(self.basic_variable(node))]
         return [str(node)]
+
+    def basic_variable(self, node: BasicAuth) -> str:
+        """A variable holding base64 of ``user:password``, computed right before its first use."""
+        self.basics += 1
+        name = f"basic{self.basics}"
+        computed = f"$(python3 -c \"$PY\" basic {self.word(node.user)} {self.word(node.password)})"
+        self.pending += [f"local {name}", f"{name}={computed}"] if self.local else [f"{name}={computed}"]
+        return name
 
     # --- shell words -----------------------------------------------------------------------
     def word(self, node: Any) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 from engine.failures.left_behind import describe, left_behind_note
 from engine.records import Failure
 from engine.redact import redact_text
-from engine.export.script import EVALUATED_KINDS, Ref, Script, ScriptCheck, ScriptRequest, ScriptStep, Secret, Tag, Text, \
+from engine.export.script import EVALUATED_KINDS, BasicAuth, Ref, Script, ScriptCheck, ScriptRequest, ScriptStep, Secret, Tag, Text, \
     build_script
 from engine.http.client import expand_path
 
@@ -69,8 +69,11 @@ def render_pytest(failure: Failure, *, model: str, target: str) -> str:
     script = build_script(failure)
     inner = _body(script)
     tag_lines = [f"    tag{n} = TAG + \"x{n}\"" for n in range(1, script.tags + 1)]
+    sessions = ", ".join(f"httpx.Client(base_url=TARGET, timeout=30) as {name}" for name in _clients(script))
+    uses_basic = _uses(script, BasicAuth)
     lines = [
         _header(failure, model=model, target=target),
+        *(["import base64"] if uses_basic else []),
         "import os",
         "import secrets",
         "import uuid",
@@ -84,15 +87,47 @@ def render_pytest(failure: Failure, *, model: str, target: str) -> str:
         "",
         "",
         *SECRET_HELPER,
+        *(BASIC_HELPER if uses_basic else []),
         *PATH_HELPER,
         *(CLEANUP_HELPER if any(step.cleanups for step in script.steps) else []),
         f"def {_test_name(failure)}():",
         *tag_lines,
-        "    with httpx.Client(base_url=TARGET, timeout=30) as client:",
+        f"    with {sessions}:  # one client per actor: each keeps its own cookies",
         *(f"        {line}" if line else "" for line in inner),
         "",
     ]
     return "\n".join(lines)
+
+
+BASIC_HELPER = [
+    "def basic(user, password):",
+    '    """An HTTP Basic Authorization header."""',
+    '    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()',
+    "",
+    "",
+]
+
+
+def _client(actor: str | None) -> str:
+    return "client" if actor is None else "client_" + re.sub(r"\W+", "_", actor)
+
+
+def _clients(script: Script) -> list[str]:
+    names = [_client(request.actor) for step in script.steps for request in (*step.requests, *step.cleanups)]
+    return list(dict.fromkeys(names)) or ["client"]
+
+
+def _uses(script: Script, kind: type) -> bool:
+    def found(node: Any) -> bool:
+        if isinstance(node, kind):
+            return True
+        if isinstance(node, dict):
+            return any(found(v) for v in node.values())
+        if isinstance(node, (list, tuple)):
+            return any(found(v) for v in node)
+        return False
+    return any(found(list(request.headers.values())) for step in script.steps
+               for request in (*step.requests, *step.cleanups))
 
 
 PATH_HELPER = [
@@ -118,6 +153,10 @@ def _body(script: Script) -> list[str]:
             body.extend(f"cleanups.append(lambda: {_render_request(cleanup)})" for cleanup in step.cleanups)
         if number < len(script.walk_titles) - 1 and any(step.cleanups for step in steps):
             body.append("clean_up(cleanups)  # the setup journey ended: its clean-ups ran")
+        if number < len(script.walk_titles) - 1:
+            body.append(f"for session in ({', '.join(_clients(script))},):  # the next journey's actors are "
+                        "other people")
+            body.append("    session.cookies.clear()")
     if not any(step.cleanups for step in script.steps):
         return body
     return ["cleanups = []  # what the steps create is removed again, even when an assert fails", "try:",
@@ -197,6 +236,8 @@ def expression(node: Any) -> str:
         return f"tag{node.number}"
     if isinstance(node, Secret):
         return f"secret({node.variable!r})"
+    if isinstance(node, BasicAuth):
+        return f"basic({expression(node.user)}, {expression(node.password)})"
     if isinstance(node, Text):
         pieces = [repr(part) if isinstance(part, str)
                   else (f"str({expression(part)})" if isinstance(part, Ref) and not part.text else expression(part))
@@ -227,7 +268,7 @@ def _render_request(request: ScriptRequest) -> str:
         arguments.append(f"json={expression(request.json)}")
     if request.headers:
         arguments.append(f"headers={expression(request.headers)}")
-    return f"client.{request.method.lower()}({', '.join(arguments)})"
+    return f"{_client(request.actor)}.{request.method.lower()}({', '.join(arguments)})"
 
 
 def _render_check(check: ScriptCheck) -> str:

@@ -24,7 +24,7 @@ import attrs
 from engine.records import CheckRecord, Failure, StepRecord
 from engine.redact import is_secret_name
 
-__all__ = ["Ref", "Tag", "Secret", "Text", "ScriptRequest", "ScriptCheck", "ScriptStep", "Script",
+__all__ = ["Ref", "Tag", "Secret", "Text", "BasicAuth", "ScriptRequest", "ScriptCheck", "ScriptStep", "Script",
            "build_script", "RUN_TIME", "EVALUATED_KINDS", "SECRET_PREFIX"]
 
 EVALUATED_KINDS = ("status", "status_below", "field", "text")  # checks a script can evaluate as data
@@ -65,7 +65,15 @@ class Text:
     parts: tuple
 
 
-RUN_TIME = (Ref, Tag, Secret, Text)
+@attrs.frozen
+class BasicAuth:
+    """An ``Authorization: Basic`` header, made at run time from its user and password."""
+
+    user: Any
+    password: Any
+
+
+RUN_TIME = (Ref, Tag, Secret, Text, BasicAuth)
 
 
 @attrs.frozen
@@ -78,6 +86,8 @@ class ScriptRequest:
     json: Any
     headers: dict[str, Any]
     has_body: bool
+    actor: str | None = None  # whose session (cookies) it goes with
+    walk: int = 0             # each walk's actors are other people: sessions start afresh
 
 
 @attrs.frozen
@@ -127,6 +137,8 @@ class Script:
             elif isinstance(node, Text):
                 for part in node.parts:
                     walk(part)
+            elif isinstance(node, BasicAuth):
+                walk([node.user, node.password])
             elif isinstance(node, dict):
                 for item in node.values():
                     walk(item)
@@ -178,9 +190,11 @@ class _Builder:
             self.numbers[(walk, record.index, position)] = self.counter
             requests.append(self._request(walk, request.method, request.template, request.path_vars,
                                           request.params, request.json, request.headers, request.links,
-                                          self.counter, fallback_path=request.path))
+                                          self.counter, fallback_path=request.path, auth=request.auth,
+                                          actor=record.actor))
         cleanups = tuple(self._request(walk, c["method"], c["template"], c.get("path_vars"), None, None,
-                                       c.get("headers") or {}, c.get("links") or (), 0)
+                                       c.get("headers") or {}, c.get("links") or (), 0, auth=c.get("auth"),
+                                       actor=c.get("actor", record.actor))
                          for position, c in enumerate(record.cleanup_requests)
                          if (record.index, position) not in self.cancelled)
         final = record.failed_check if failing else None
@@ -196,8 +210,8 @@ class _Builder:
                           checks=tuple(script_checks), cleanups=cleanups)
 
     def _request(self, walk: int, method: str, template: str, path_vars: Any, params: Any, body: Any,
-                 headers: dict[str, str], links: Any, number: int, fallback_path: str | None = None
-                 ) -> ScriptRequest:
+                 headers: dict[str, str], links: Any, number: int, fallback_path: str | None = None,
+                 auth: dict | None = None, actor: str | None = None) -> ScriptRequest:
         linked = {tuple(link["at"]): link for link in links}
         if path_vars is None and fallback_path is not None:  # recorded before path variables were kept
             template, path_vars = fallback_path.replace("{", "{{").replace("}", "}}"), {}
@@ -207,7 +221,14 @@ class _Builder:
             if is_secret_name(name) and not isinstance(rendered, RUN_TIME):  # never a secret's literal
                 rendered = Secret(name.lower())
             rendered_headers[name] = rendered
-        return ScriptRequest(
+        header = (auth or {}).get("header")
+        if header in rendered_headers and not isinstance(rendered_headers[header], RUN_TIME):
+            rendered_headers[header] = Secret(header.lower())  # an API key: from the environment
+        if auth and "basic" in auth:  # rebuilt from the user and the run's password, never recorded
+            name = next((n for n in headers if n.lower() == "authorization"), "Authorization")
+            user = self._value(auth["basic"].get("user"), ("auth", "user"), linked, walk)
+            rendered_headers[name] = BasicAuth(user=user, password=Secret("password"))
+        return ScriptRequest(actor=actor, walk=walk,
             number=number, method=method, template=template,
             path_vars={k: self._value(v, ("path", k), linked, walk) for k, v in (path_vars or {}).items()},
             params=self._value(params, ("params",), linked, walk) if params else None,

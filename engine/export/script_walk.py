@@ -21,7 +21,8 @@ import attrs
 import httpx
 
 from engine.events import CleanupFinished, Event, JourneyFinished, JourneyStarted, StepFinished
-from engine.export.script import EVALUATED_KINDS, Ref, Script, ScriptCheck, ScriptRequest, ScriptStep, Secret, Tag, Text
+from engine.http.session import Session, basic_header
+from engine.export.script import EVALUATED_KINDS, BasicAuth, Ref, Script, ScriptCheck, ScriptRequest, ScriptStep, Secret, Tag, Text
 from engine.model import checks
 from engine.model.checks import split_path
 from engine.records import CheckRecord, RequestRecord
@@ -53,6 +54,7 @@ class _Walk:
         self.responses: dict[int, httpx.Response | None] = {}
         self.labels: dict[int, str] = {}
         self.sent = 0
+        self.sessions: dict[tuple[int, str | None], Session] = {}  # (walk, actor): its cookies
 
     def value(self, node: Any) -> Any:
         if isinstance(node, Ref):
@@ -72,6 +74,8 @@ class _Walk:
                 node.variable, "Jy-" + random_secrets.token_urlsafe(12))
         if isinstance(node, Text):
             return "".join(self._text(part) for part in node.parts)
+        if isinstance(node, BasicAuth):
+            return basic_header(self._text(node.user), self._text(node.password))
         if isinstance(node, dict):
             return {k: self.value(v) for k, v in node.items()}
         if isinstance(node, (list, tuple)):
@@ -87,7 +91,8 @@ class _Walk:
         response, record = self.client.send(
             request.method, request.template, path_vars=self.value(request.path_vars),
             json=self.value(request.json) if request.has_body else None,
-            params=self.value(request.params) if request.params else None, headers=headers)
+            params=self.value(request.params) if request.params else None, headers=headers,
+            session=self.sessions.setdefault((request.walk, request.actor), Session()))
         self.sent += record.attempts
         if request.number:
             self.responses[request.number] = response

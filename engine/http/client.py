@@ -30,6 +30,7 @@ import httpx
 from engine.errors import ConfigError, TargetError
 from engine.http.breaker import UNAVAILABLE_STATUSES, Breaker, BreakerSettings
 from engine.http.rate import RateCap
+from engine.http.session import Session
 from engine.records import RequestRecord
 
 __all__ = ["TargetClient", "Target", "open_target", "DEMO_BASE_URL", "HostNotAllowed", "IDEMPOTENT_METHODS",
@@ -77,7 +78,11 @@ class TargetClient:
     def send(self, method: str, template: str, *, path_vars: dict[str, Any] | None = None,
              json: Any = None, params: dict[str, Any] | None = None,
              headers: dict[str, str] | None = None, idempotent: bool = False,
-             action: str | None = None) -> tuple[httpx.Response | None, RequestRecord]:
+             action: str | None = None, session: Session | None = None,
+             recorded_headers: dict[str, str] | None = None) -> tuple[httpx.Response | None, RequestRecord]:
+        """Send one request; ``session`` is the actor's (its cookies go with it, and come back
+        with what the target set; its ``httpx.Auth`` credentials, if any, sign it).
+        ``recorded_headers``: the headers as the record keeps them (credentials masked)."""
         path = expand_path(template, path_vars or {})
         self._check_host(method, path, action)
         if self.breaker is not None:
@@ -95,7 +100,8 @@ class TargetClient:
                 waited_s += self.rate_cap.wait()
             started = time.perf_counter()
             try:
-                response = self.client.request(method, path, json=json, params=params, headers=sent_headers)
+                response = self._request(method, path, json=json, params=params, headers=sent_headers,
+                                         session=session)
                 error = None
                 if self.breaker is not None:
                     self.breaker.note(response.status_code in UNAVAILABLE_STATUSES)
@@ -114,18 +120,32 @@ class TargetClient:
                     time.sleep(self.backoff_s * attempts)
         elapsed_ms = (time.perf_counter() - started) * 1000
         self.requests_sent += attempts
-        record = _record(method, template, path, params, json, headers, response, elapsed_ms, attempts, error)
+        record = _record(method, template, path, params, json,
+                         headers if recorded_headers is None else recorded_headers,
+                         response, elapsed_ms, attempts, error)
         if waited_s:
             record = attrs.evolve(record, waited_ms=waited_s * 1000)
         return response, (attrs.evolve(record, path_vars=dict(path_vars)) if path_vars else record)
 
+
+    def _request(self, method: str, path: str, *, session: Session | None, **kwargs: Any) -> httpx.Response:
+        if session is None:
+            return self.client.request(method, path, **kwargs)
+        # The client's jar is the actor's for this request only: no actor's cookies reach another.
+        self.client.cookies = session.cookies
+        try:
+            return self.client.request(method, path, auth=session.httpx_auth or httpx.USE_CLIENT_DEFAULT,
+                                       **kwargs)
+        finally:
+            session.cookies = self.client.cookies
+            self.client.cookies = httpx.Cookies()
 
     def probe(self) -> bool:
         """Does the target answer (anything but 502/503/504)? One GET of the breaker's probe path,
         tagged and under the rate cap like every request, never retried."""
         path = self.breaker.settings.probe_path if self.breaker is not None else "/"
         if self.rate_cap is not None:
-            self.rate_cap.wait()
+            self.rate_cap.wait(in_pause=True)
         self.requests_sent += 1
         try:
             response = self.client.get(path, headers=dict(self.tagging))
@@ -223,7 +243,7 @@ def preflight(target: Target, *, attempts: int = 3, backoff_s: float = 0.5,
     last = ""
     for attempt in range(attempts):
         if rate_cap is not None:
-            rate_cap.wait()
+            rate_cap.wait(in_pause=True)  # one request to see the target is there, even in a pause
         try:
             target.client.get("/", headers=headers)
             return

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any, Callable
 
 import attrs
 from pyrate_limiter import InMemoryStateStore, Limiter, Rate, StateBucket, TokenBucket
 
 from engine.errors import ConfigError
+from engine.http.breaker import TargetDown
 
-__all__ = ["RateSpec", "parse_rate", "RateCap"]
+__all__ = ["RateSpec", "parse_rate", "RateCap", "Paused"]
 
 _UNITS_S = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
 _RATE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)?\s*([a-z]+)\s*", re.I)
@@ -60,24 +62,54 @@ def parse_rate(text: str) -> RateSpec:
     return RateSpec(requests=requests, per_s=per_s, text=text.strip())
 
 
+class Paused(TargetDown):
+    """A pause window of the schedule holds: nothing is sent until it ends."""
+
+
 class RateCap:
-    """Blocks each request until the cap allows it; says how long it waited."""
+    """Blocks each request until the cap allows it; says how long it waited.
 
-    def __init__(self, spec: RateSpec) -> None:
+    With a ``schedule`` (``engine.http.schedule``), the cap is the current window's, looked up
+    at every request; during a pause every request raises ``Paused`` before it is sent.
+    ``on_change`` hears each new window's ``Slot``.
+    """
+
+    def __init__(self, spec: RateSpec | None, schedule=None) -> None:
         self.spec = spec
-        self._limiter = _limiter(spec)
+        self._limiter = _limiter(spec) if spec is not None else None
+        self.schedule = schedule
+        self.slot = None
+        self.on_change: Callable[[Any], None] = lambda slot: None
+        if schedule is not None:
+            self.current()
 
-    def wait(self) -> float:
-        """Wait for the next request's turn; the seconds waited."""
+    def current(self):
+        """The schedule's slot now (None without a schedule); switches the cap when it changed."""
+        if self.schedule is None:
+            return None
+        slot = self.schedule.slot()
+        if slot != self.slot:
+            self.slot = slot
+            self.set_rate(slot.rate)
+            self.on_change(slot)
+        return slot
+
+    def wait(self, *, in_pause: bool = False) -> float:
+        """Wait for the next request's turn; the seconds waited. ``in_pause``: a probe may go."""
+        slot = self.current()
+        if slot is not None and slot.paused and not in_pause:
+            raise Paused(f"the schedule pauses the run: {slot.describe()}")
+        if self._limiter is None:
+            return 0.0
         started = time.perf_counter()
         self._limiter.try_acquire("requests", blocking=True)
         return time.perf_counter() - started
 
-    def set_rate(self, spec: RateSpec) -> None:
+    def set_rate(self, spec: RateSpec | None) -> None:
         """Change the cap (a schedule's window began); the next request waits at most one new interval."""
         if spec != self.spec:
             self.spec = spec
-            self._limiter = _limiter(spec)
+            self._limiter = _limiter(spec) if spec is not None else None
 
 
 def _limiter(spec: RateSpec) -> Limiter:

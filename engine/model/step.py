@@ -18,12 +18,36 @@ from engine.model import checks
 from engine.model.checks import CheckFailed
 from engine.http.provenance import links_in, plain, trace_response
 from engine.records import CheckRecord, RequestRecord
+from engine.http.session import ApiKey, Basic, Bearer, CustomAuth, Session
 from engine.walk.memory import Memory
 
 if TYPE_CHECKING:
     from engine.walk.journey import JourneyRunner
 
 __all__ = ["StepContext", "InvariantCheck", "CleanupHandle", "StepAborted"]
+
+
+def credential_header(session: Session, given: dict[str, str], journey: int):
+    """The header the actor's credentials add to a request: (name, value sent, value recorded,
+    how an export rebuilds it, links); None when there is none or the model set that header itself.
+
+    A Bearer token is recorded as sent (the store masks it; its link rebuilds it from the response
+    that handed it out); a Basic password and an API key are masked already here, so no record
+    ever holds them; an export takes them from ``JOURNEYS_SECRET_<NAME>``.
+    """
+    added = session.auth_header()
+    if added is None or any(name.lower() == added[0].lower() for name in given):
+        return None
+    name, value = added
+    credentials = session.credentials
+    if isinstance(credentials, Bearer):
+        links = [dict(link, prefix="Bearer ") for link in links_in(credentials.token, ("headers", name), journey)]
+        return name, value, value, None, links
+    if isinstance(credentials, Basic):
+        links = list(links_in(credentials.user, ("auth", "user"), journey))
+        return name, value, "Basic ***", {"basic": {"user": plain(credentials.user)}}, links
+    links = list(links_in(credentials.value, ("headers", name), journey))
+    return name, value, "***", {"header": name}, links
 
 
 class CleanupHandle:
@@ -71,19 +95,22 @@ class StepContext:
                 params: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
                 **path_vars: Any) -> httpx.Response:
         runner = self._runner
+        session = runner.sessions[self.actor]
         sent_headers = dict(headers or {})
-        token = runner.tokens.get(self.actor)
         links = [*links_in(path_vars, ("path",), runner.token), *links_in(json, ("json",), runner.token),
                  *links_in(params, ("params",), runner.token), *links_in(sent_headers, ("headers",), runner.token)]
-        if token and "Authorization" not in sent_headers:
-            sent_headers["Authorization"] = f"Bearer {token}"
-            links += [dict(link, prefix="Bearer ") for link in links_in(token, ("headers", "Authorization"),
-                                                                         runner.token)]
+        recorded_headers, auth = dict(sent_headers), None
+        added = credential_header(session, sent_headers, runner.token)
+        if added is not None:
+            name, value, recorded, auth, auth_links = added
+            sent_headers[name], recorded_headers[name] = value, recorded
+            links += auth_links
         response, record = runner.client.send(method, template, path_vars=plain(path_vars), json=plain(json),
                                               params=plain(params), headers=plain(sent_headers),
-                                              idempotent=self.idempotent, action=self.action)
-        if links:
-            record = attrs.evolve(record, links=tuple(links))
+                                              idempotent=self.idempotent, action=self.action, session=session,
+                                              recorded_headers=plain(recorded_headers))
+        if links or auth:
+            record = attrs.evolve(record, links=tuple(links), auth=auth)
         self.requests.append(record)
         if response is None:
             raise StepAborted(CheckRecord(
@@ -110,14 +137,38 @@ class StepContext:
         return self.request("DELETE", template, **kwargs)
 
     # --- the actor's session and test data --------------------------------------------
-    def authenticate(self, token: str | None) -> None:
-        """Send ``Authorization: Bearer token`` on this actor's later requests (None: stop)."""
-        self._runner.tokens[self.actor] = token
+    def authenticate(self, token: str | None = None, *, basic: tuple[str, str] | None = None,
+                     header: tuple[str, str] | None = None, auth: httpx.Auth | None = None) -> None:
+        """How this actor signs its later requests (clean-ups included); exactly one form:
+
+        - ``step.authenticate(token)``: ``Authorization: Bearer <token>``;
+        - ``step.authenticate(basic=(user, password))``: HTTP Basic;
+        - ``step.authenticate(header=("X-API-Key", key))``: a header of the target's choosing;
+        - ``step.authenticate(auth=httpx.DigestAuth(...))``: any ``httpx.Auth``;
+        - ``step.authenticate(None)``: signed out: no credentials, and its cookies forgotten.
+
+        Cookies the target sets are kept per actor whatever the form: two actors never share them.
+        """
+        given = [form for form in (token, basic, header, auth) if form is not None]
+        if len(given) > 1:
+            raise TypeError("step.authenticate takes one form: a token, basic=, header= or auth=")
+        session = self._runner.sessions[self.actor]
+        if not given:
+            session.credentials = None
+            session.cookies = httpx.Cookies()
+        elif token is not None:
+            session.credentials = Bearer(token)
+        elif basic is not None:
+            session.credentials = Basic(*basic)
+        elif header is not None:
+            session.credentials = ApiKey(*header)
+        else:
+            session.credentials = CustomAuth(auth)
 
     @property
     def signed_in(self) -> bool:
-        """Whether this actor currently sends a bearer token."""
-        return bool(self._runner.tokens.get(self.actor))
+        """Whether this actor currently sends credentials (a session cookie alone does not count)."""
+        return self._runner.sessions[self.actor].signed_in
 
     def unique(self, value: str) -> str:
         """Tag test data so it is unique and recognisable: ``a@x.org`` -> ``a+jy1a2b3cx7@x.org``."""
@@ -136,15 +187,21 @@ class StepContext:
         """
         self.cleanups_registered += 1
         runner = self._runner
-        token = runner.tokens.get(self.actor)
-        links = [*links_in(path_vars, ("path",), runner.token),
-                 *(dict(link, prefix="Bearer ") for link in links_in(token, ("headers", "Authorization"),
-                                                                    runner.token))]
+        session = runner.sessions[self.actor]
+        links = list(links_in(path_vars, ("path",), runner.token))
+        headers, recorded_headers, auth = {}, {}, None
+        added = credential_header(session, {}, runner.token)
+        if added is not None:
+            name, value, recorded, auth, auth_links = added
+            headers[name], recorded_headers[name] = value, "Bearer ***" if recorded.startswith("Bearer ") else recorded
+            links += auth_links
         self.cleanup_requests.append({"method": method, "template": template, "path_vars": plain(path_vars),
-                                      "headers": {"Authorization": "Bearer ***"} if token else {},
-                                      "links": links})
-        entry = (self.actor, self._runner.tokens.get(self.actor), method, template, path_vars,
-                 len(self._runner.steps), self.action)
+                                      "headers": recorded_headers, "links": links, "auth": auth,
+                                      "actor": self.actor})
+        # The clean-up runs as the actor was when it registered it (signed in, with its cookies then).
+        as_then = Session(cookies=httpx.Cookies(session.cookies), credentials=session.credentials)
+        entry = (self.actor, as_then, plain(headers), method, template, path_vars, len(self._runner.steps),
+                 self.action)
         self._runner.cleanups.append(entry)
         recorded = (len(self._runner.steps), len(self.cleanup_requests) - 1)
         return CleanupHandle(self._runner.cleanups, entry, recorded, self._runner.withdrawn)

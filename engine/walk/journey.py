@@ -32,6 +32,7 @@ from engine.events import CleanupFinished, Event, JourneyFinished, JourneyStarte
 from engine.model.declare import Action, Model
 from engine.http.breaker import TargetDown
 from engine.http.client import TargetClient
+from engine.http.session import Session
 from engine.http.provenance import plain
 from engine.model.step import InvariantCheck, StepAborted, StepContext
 from engine.records import CheckRecord, Fingerprint, StepRecord, status_class, to_jsonable
@@ -107,7 +108,7 @@ class JourneyRunner:
         self.states: dict[str, str] = {actor: model.start for actor in model.actors}
         self.memory: dict[str, Memory] = {actor: Memory() for actor in model.actors}
         self.shared = Memory("shared:")
-        self.tokens: dict[str, str | None] = {}
+        self.sessions: dict[str, Session] = {actor: Session() for actor in model.actors}  # cookies, credentials
         self.steps: list[StepRecord] = []
         self.pools: dict[str, list[Resource]] = {kind: [] for kind in model.resources}
         self.cleanups: list[tuple] = []
@@ -293,11 +294,11 @@ class JourneyRunner:
         """Run clean-ups (newest first), then the model's teardowns; never raises."""
         if self.inert_journey:
             return
-        for actor, token, method, template, path_vars, step, action in reversed(self.cleanups):
-            headers = {"Authorization": f"Bearer {token}"} if token else {}
+        for actor, session, headers, method, template, path_vars, step, action in reversed(self.cleanups):
             try:
                 response, record = self.client.send(method, template, path_vars=plain(path_vars),
-                                                    headers=headers, action=f"clean-up of {action}")
+                                                    headers=headers, action=f"clean-up of {action}",
+                                                    session=session)
             except Exception:  # a clean-up must never break the run
                 response, record = None, None
             status = response.status_code if response is not None else None
