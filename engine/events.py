@@ -18,7 +18,7 @@ from engine.records import Failure, StepRecord
 
 __all__ = [
     "Event", "RunStarted", "RoundStarted", "JourneyStarted", "StepFinished", "CleanupFinished",
-    "JourneyFinished", "FailureFound", "Notice", "OutageStarted", "OutageEnded", "RunFinished",
+    "JourneyFinished", "FailureFound", "Notice", "OutageStarted", "OutageEnded", "RateChanged", "RunFinished",
     "ReplayFinished", "Subscriber", "EventBus",
 ]
 
@@ -122,6 +122,14 @@ class OutageEnded(Event):
     @property
     def duration_s(self) -> float:
         return (self.ended_at or self.at) - self.started_at
+
+
+@attrs.frozen(kw_only=True)
+class RateChanged(Event):
+    """A window of the schedule began or ended: the cap now, or a pause (``engine.http.schedule``)."""
+
+    description: str   # "cap 2/s (mon-fri 08:00-20:00 2/s)", "paused (...) until 04:00:00", "no cap"
+    paused: bool
 
 
 @attrs.frozen(kw_only=True)

@@ -21,7 +21,7 @@ CAP = 20
 
 
 class Clocked:
-    """A WSGI wrapper that notes when each request arrived, on the server's clock."""
+    """A WSGI wrapper that notes when each request arrived, on the server's (wall) clock."""
 
     def __init__(self, app) -> None:
         self.app = app
@@ -30,7 +30,7 @@ class Clocked:
 
     def __call__(self, environ, start_response):
         with self.lock:
-            self.arrivals.append(time.monotonic())
+            self.arrivals.append(time.time())  # wall clock: schedules are in it
         return self.app(environ, start_response)
 
 
@@ -92,3 +92,39 @@ def test_a_bad_rate_is_a_usage_error(tmp_path):
     bad = run_journeys("explore", str(ROOT / "models" / "shop.py"), "--target", "demo", "--rate", "0/s",
                        cwd=tmp_path)
     assert bad.returncode == 2 and "--rate" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_schedule_changes_the_rate_and_a_pause_window_sends_nothing(tmp_path):
+    """Windows a few seconds long, from now, in UTC: 4/s, then a pause, then --rate 40/s."""
+    from datetime import datetime, timedelta, timezone
+
+    clocked = Clocked(DemoShop(bugs=True, seed=0))
+    url, stop = start_in_thread(clocked)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    pause_from, pause_until = now + timedelta(seconds=8), now + timedelta(seconds=13)
+    slow = f"* {now - timedelta(seconds=10):%H:%M:%S}-{pause_from:%H:%M:%S} 4/s"
+    pause = f"* {pause_from:%H:%M:%S}-{pause_until:%H:%M:%S} pause"
+    try:
+        result = run_journeys("explore", str(ROOT / "models" / "shop.py"), "--target", url, "--seed", "5",
+                              "--rate", "40/s", "--schedule", slow, "--schedule", pause,
+                              "--duration", "20s", "--no-examples-db", "--no-store", cwd=tmp_path)
+    finally:
+        stop()
+    assert result.returncode in (0, 1), result.stderr[-2000:]
+    edge_pause, edge_fast = pause_from.timestamp(), pause_until.timestamp()
+    slow_part = [a for a in clocked.arrivals if a < edge_pause - 0.2]
+    paused = [a for a in clocked.arrivals if edge_pause + 0.2 < a < edge_fast - 0.2]
+    fast_part = [a for a in clocked.arrivals if a > edge_fast + 0.5]
+    assert not paused, f"{len(paused)} requests during the pause"
+    assert len(slow_part) >= 8 and most_in_any_second(slow_part) <= 4
+    assert fast_part and most_in_any_second(fast_part) > 10, most_in_any_second(fast_part)
+    assert "paused" in result.stdout and "schedule:" in result.stdout
+
+
+def test_a_bad_window_is_a_usage_error(tmp_path):
+    bad = run_journeys("explore", str(ROOT / "models" / "shop.py"), "--target", "demo",
+                       "--schedule", "weekdays 8-20 2/s", cwd=tmp_path)
+    assert bad.returncode == 2 and "--schedule" in bad.stderr and "Traceback" not in bad.stderr
+    zone = run_journeys("explore", str(ROOT / "models" / "shop.py"), "--target", "demo", "--timezone", "Mars/Base",
+                        cwd=tmp_path)
+    assert zone.returncode == 2 and "--timezone" in zone.stderr

@@ -17,7 +17,7 @@ import duckdb
 from demo_shop.app import BUGS as DEMO_BUGS
 from engine import __version__
 from engine.cli.failure_commands import COMMANDS
-from engine.cli.options import Duration, fail, load_valid_model, rate_option, store_option
+from engine.cli.options import Duration, fail, load_valid_model, rate_option, schedule_options, store_option
 from engine.cli.terminal import TerminalView
 from engine.errors import ConfigError, JourneysError
 from engine.events import EventBus
@@ -25,7 +25,7 @@ from engine.export.report_json import JsonReport
 from engine.export.reproductions import ReproductionWriter
 from engine.http.breaker import BreakerSettings
 from engine.http.client import allowed_host, open_target, preflight
-from engine.http.rate import RateCap, parse_rate
+from engine.http.schedule import rate_cap_for
 from engine.model.graph import to_dot, to_mermaid
 from engine.store import StoreWriter, connect, store_path
 from engine.store.report import print_report, print_table
@@ -63,6 +63,7 @@ def cli() -> None:
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.01), default=10.0, show_default=True,
               metavar="SECONDS", help="Seconds to wait for each answer.")
 @rate_option
+@schedule_options
 @click.option("--probe-path", default="/", show_default=True, metavar="PATH",
               help="What the circuit breaker GETs to ask whether the target is up (any answer but 502/503/504).")
 @click.option("--breaker-after", type=click.IntRange(min=1), default=5, show_default=True, metavar="N",
@@ -85,12 +86,12 @@ def cli() -> None:
 @store_option
 @click.option("--no-store", is_flag=True, help="Do not log this run to the store.")
 def explore(model_spec, target, journeys, max_steps, seed, duration, replays, shrink_budget, allow_hosts,
-            run_header, user_agent, timeout_s, rate, probe_path, breaker_after, breaker_max_wait, no_breaker,
-            reset, out_dir,
-            examples_db, no_examples_db, json_path, demo_bugs, store, no_store) -> None:
+            run_header, user_agent, timeout_s, rate, schedule, timezone_name, probe_path, breaker_after,
+            breaker_max_wait, no_breaker, reset, out_dir, examples_db, no_examples_db, json_path, demo_bugs,
+            store, no_store) -> None:
     """Explore MODEL (a .py file under models/) against --target."""
     try:
-        rate_cap = RateCap(parse_rate(rate)) if rate else None
+        rate_cap = rate_cap_for(rate, schedule, timezone_name)
         model = load_valid_model(model_spec)
         opened = open_target(target, seed=seed or 0, demo_bugs=demo_bugs, timeout_s=timeout_s)
         for host in allow_hosts:
@@ -105,6 +106,7 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
                                replays=replays, database=None if no_examples_db else examples_db,
                                shrink_budget=shrink_budget, reset=reset, allowed_hosts=tuple(allow_hosts),
                                run_header=run_header, user_agent=user_agent, run_id=run_id, rate=rate,
+                               schedule=tuple(schedule), timezone=timezone_name,
                                breaker=None if no_breaker else BreakerSettings(
                                    consecutive=breaker_after, max_wait_s=breaker_max_wait,
                                    probe_path=probe_path if probe_path.startswith("/") else "/" + probe_path))

@@ -9,11 +9,12 @@ import click
 
 from engine.errors import ConfigError, JourneysError, ModelError
 from engine.http.rate import parse_rate
+from engine.http.schedule import parse_window, time_zone
 from engine.model.loader import load_model
 from engine.model.validate import problems
 from engine.store import DEFAULT_STORE
 
-__all__ = ["Duration", "RateOption", "store_option", "rate_option", "fail", "load_valid_model"]
+__all__ = ["Duration", "RateOption", "WindowOption", "schedule_options", "store_option", "rate_option", "fail", "load_valid_model"]
 
 
 class Duration(click.ParamType):
@@ -41,6 +42,38 @@ class RateOption(click.ParamType):
             return parse_rate(str(value)).text
         except ConfigError as error:
             self.fail(str(error), param, ctx)
+
+
+class WindowOption(click.ParamType):
+    """A schedule window, ``mon-fri 08:00-20:00 2/s`` or ``sat 02:00-04:00 pause``, checked when read."""
+
+    name = "window"
+
+    def convert(self, value, param, ctx):
+        try:
+            return parse_window(str(value)).text
+        except ConfigError as error:
+            self.fail(str(error), param, ctx)
+
+
+class ZoneOption(click.ParamType):
+    name = "zone"
+
+    def convert(self, value, param, ctx):
+        try:
+            time_zone(str(value))
+        except ConfigError as error:
+            self.fail(str(error), param, ctx)
+        return str(value)
+
+
+def schedule_options(function):
+    function = click.option("--timezone", "timezone_name", type=ZoneOption(), default="UTC", show_default=True,
+                            help="The time zone of --schedule's times, e.g. Europe/Berlin.")(function)
+    return click.option("--schedule", "schedule", multiple=True, type=WindowOption(), metavar="WINDOW",
+                        help="A window with its own cap, or a pause (repeatable; the first that holds wins): "
+                             "'mon-fri 08:00-20:00 2/s', '* 22:00-06:00 20/s', 'sat 02:00-04:00 pause'. "
+                             "Outside every window --rate holds.")(function)
 
 
 def store_option(function):

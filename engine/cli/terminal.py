@@ -20,7 +20,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.text import Text
 
-from engine.events import (Event, FailureFound, JourneyFinished, Notice, OutageEnded, OutageStarted, RoundStarted,
+from engine.events import (Event, FailureFound, JourneyFinished, Notice, OutageEnded, OutageStarted, RateChanged, RoundStarted,
                            RunFinished, RunStarted, StepFinished)
 from engine.export.pytest_file import no_file, reproduction_path
 from engine.failures.left_behind import describe
@@ -42,7 +42,7 @@ class TerminalView:
         self.started = time.monotonic()
         self.last_log = self.started
         self.budget = 0
-        self.rate: str | None = None  # --rate, shown on the status line
+        self.pace: str | None = None  # the cap now (--rate, or the schedule's window), on the status line
         self.explored = 0
         self.journeys = 0
         self.steps = 0
@@ -70,6 +70,10 @@ class TerminalView:
                         f"— {failure.kind} ({failure.tally}), {len(failure.steps)} step(s)")
         elif isinstance(event, Notice):
             self._print(f"[yellow]note:[/] {escape(event.message)}")
+        elif isinstance(event, RateChanged):
+            self.pace = event.description
+            self._print(f"[cyan]schedule:[/] {escape(event.description)}")
+            self._refresh()
         elif isinstance(event, OutageStarted):
             self.phase = "waiting: the target is down"
             self._print(f"[bold yellow]⚠ target down[/] ({escape(event.reason)}): waiting for it to answer "
@@ -95,8 +99,9 @@ class TerminalView:
         budget = f"{self.budget} journeys" + (f" or {duration:g}s" if duration else "")
         self.console.print(f"[bold]journeys {event.tool_version}[/] exploring model [bold]{escape(event.model)}[/] "
                            f"against [bold]{escape(event.target)}[/]", highlight=False)
-        self.rate = event.settings.get("rate")
-        cap = f" · at most {self.rate}" if self.rate else ""
+        rate = event.settings.get("rate")
+        self.pace = self.pace or (f"cap {rate}" if rate else None)
+        cap = f" · at most {rate}" if rate else ""
         self.console.print(f"seed {event.seed} · budget {budget} · up to "
                            f"{event.settings.get('max_steps')} steps each{cap} · run {event.run_id}", style="dim")
         if self.console.is_terminal:
@@ -109,7 +114,7 @@ class TerminalView:
         return Text.assemble(
             (f"{self.explored}/{self.budget} journeys", "bold"), " · ",
             f"{self.steps:,} steps", " · ", f"{self.steps / elapsed:,.0f} steps/s", " · ",
-            *((f"cap {self.rate}", "dim"), " · ") * bool(self.rate),
+            *((self.pace or "", "dim"), " · ") * bool(self.pace),
             (f"{failures} distinct failure{'s' if failures != 1 else ''}", "red" if failures else "green"),
             " · ", (self.phase, "dim"), " · ", (f"{elapsed:,.0f}s", "dim"),
         )

@@ -41,7 +41,7 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from engine import __version__
 from engine.errors import JourneysError
-from engine.events import EventBus, Notice, RoundStarted, RunFinished, RunStarted, StepFinished
+from engine.events import EventBus, Notice, RateChanged, RoundStarted, RunFinished, RunStarted, StepFinished
 from engine.walk.hypothesis_control import RoundDatabase, ignore_engine_constants, seeded
 from engine.walk.investigate import Investigator
 from engine.walk.journey import JourneyRunner, ReplayedJourney, StepFailure, Tagger
@@ -51,7 +51,8 @@ from engine.model.declare import Model
 from engine.records import Failure
 from engine.http.client import RUN_HEADER, Target, TargetClient
 from engine.http.breaker import BreakerSettings
-from engine.http.rate import RateCap, parse_rate
+from engine.http.rate import RateCap
+from engine.http.schedule import rate_cap_for
 from engine.walk.outage import OutageWatch
 
 __all__ = ["ExploreSettings", "Explorer"]
@@ -77,6 +78,8 @@ class ExploreSettings:
     user_agent: str | None = None         # default: journeys/<version> (run <id>)
     run_id: str | None = None             # default: a new random one
     rate: str | None = None               # the cap on every request, e.g. "5/s" (None: as fast as it answers)
+    schedule: tuple[str, ...] = ()        # windows: "mon-fri 08:00-20:00 2/s", "sat 02:00-04:00 pause"
+    timezone: str = "UTC"                 # the schedule's
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -93,10 +96,15 @@ class Explorer:
         self.settings = settings
         self.seed = settings.seed if settings.seed is not None else random.randrange(2**32)
         self.run_id = settings.run_id or uuid.uuid4().hex[:12]
+        if rate_cap is None:
+            rate_cap = rate_cap_for(settings.rate, settings.schedule, settings.timezone)
+        if rate_cap is not None:
+            rate_cap.on_change = lambda slot: self.emit(RateChanged(run_id=self.run_id, description=slot.describe(),
+                                                                    paused=slot.paused))
+        self.rate_cap = rate_cap
         self.client = TargetClient(target.client, run_id=self.run_id, run_header=settings.run_header,
                                    user_agent=settings.user_agent or default_user_agent(self.run_id),
-                                   allowed_hosts=settings.allowed_hosts,
-                                   rate_cap=rate_cap or (RateCap(parse_rate(settings.rate)) if settings.rate else None),
+                                   allowed_hosts=settings.allowed_hosts, rate_cap=rate_cap,
                                    breaker=settings.breaker)
         self.tagger = Tagger(self.run_id)
         self.journeys = 0          # every journey walked, whatever the phase
@@ -136,6 +144,7 @@ class Explorer:
     def start_journey(self) -> JourneyRunner | ReplayedJourney:
         if self._raised is not None:
             return ReplayedJourney(self._raised.recorded, self._raised.failure)
+        self._wait_while_paused()
         if self._budget_spent():
             # Hypothesis cannot be stopped from inside without confusing it: the
             # rest of this round's journeys do nothing, and no round follows.
@@ -151,6 +160,7 @@ class Explorer:
             return runner.failure
         if runner.outage or (runner.failure is not None and self.outages.down_for(runner.failure)):
             self.outages.wait_out()  # then its clean-ups, on a target that answers again
+            self._wait_while_paused()  # or once a pause window is over: nothing is sent in one
             runner.discard()
             runner.finish()
             return None
@@ -164,6 +174,17 @@ class Explorer:
         self.failures.investigate_met()
         self._raised = ReplayedJourney(runner.choices, failure)
         return failure
+
+    def _wait_while_paused(self) -> None:
+        """Between journeys, while a pause window holds (or until the run's time is spent)."""
+        if self.rate_cap is None:
+            return
+        while (slot := self.rate_cap.current()) is not None and slot.paused and not self._late():
+            remaining = (slot.until.timestamp() - time.time()) if slot.until else 1.0
+            deadline = self._deadline()
+            if deadline is not None:
+                remaining = min(remaining, deadline - time.monotonic())
+            time.sleep(min(max(remaining, 0.01), 1.0))
 
     def _runner(self, journey: int, phase: str) -> JourneyRunner:
         return JourneyRunner(model=self.model, client=self.client, emit=self.emit, run_id=self.run_id,
@@ -200,6 +221,9 @@ class Explorer:
                              edges=tuple((action.name, source, action.target or source)
                                          for action in self.model.actions
                                          for source in action.sources)))
+        if self.rate_cap is not None and self.rate_cap.current() is not None:
+            slot = self.rate_cap.slot
+            self.emit(RateChanged(run_id=self.run_id, description=slot.describe(), paused=slot.paused))
         interrupted = False
         stop_reason = ""
         for round_number in range(1, MAX_ROUNDS + 1):

@@ -29,6 +29,7 @@ from engine.model.declare import Model
 from engine.records import Failure, LeftBehind
 from engine.redact import redact_text
 from engine.http.breaker import TargetDown
+from engine.http.rate import Paused
 from engine.walk.journey import StepFailure, Tagger
 from engine.walk.outage import OutageWatch, unavailable_reason
 from engine.walk.polish import polish
@@ -111,13 +112,15 @@ class Investigator:
         """Shrink, replay, classify and report ``failure``; an outage on the way postpones it."""
         try:
             self._investigate(failure, tries)
-        except TargetDown:
-            self.outages.wait_out()
+        except TargetDown as stopped:
+            self.outages.wait_out()  # (a pause window is waited out before the next journey)
             # What the outage made fail is no finding; the failure itself is tried again soon.
             self.met = {key: met for key, met in self.met.items() if unavailable_reason(met) is None}
             self.held[failure.fingerprint.id] = _Held(failure=failure, due=self.explored() + 1, tries=tries - 1)
+            why = ("a pause window of the schedule began" if isinstance(stopped, Paused)
+                   else "the target went down")
             self.emit(Notice(run_id=self.run_id, message=(
-                f"{failure.fingerprint}: the target went down while this failure was investigated; "
+                f"{failure.fingerprint}: {why} while this failure was investigated; "
                 "it is investigated again after the next journey")))
 
     def _investigate(self, failure: StepFailure, tries: int) -> None:
