@@ -1,8 +1,10 @@
-"""Masking of secrets before anything is shown or stored.
+"""Masking of secrets, and of other people's data, before anything is shown or stored.
 
 Authorization and cookie headers, and any field whose name says it is a
 password, token or secret, are replaced by a fixed mask. Used by the terminal
-view now, and by every writer that keeps data.
+view and by every writer that keeps data. ``FieldMasks`` masks what a response
+says about other people (emails, phone numbers, fields named by the user)
+before the response is recorded at all.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["MASK", "is_secret_name", "redact_data", "redact_headers", "redact_text", "redact_everywhere"]
+__all__ = ["MASK", "is_secret_name", "redact_data", "redact_headers", "redact_text", "redact_everywhere", "FieldMasks"]
 
 MASK = "***"
 SECRET_NAME = re.compile(r"passw(or)?d|passphrase|^pass$|secret|token|api[_-]?key|authori[sz]ation|cookie|session",
@@ -67,3 +69,50 @@ def redact_everywhere(value: Any) -> Any:
         return item
 
     return walk(value)
+
+
+# --- other people's data in responses --------------------------------------------------------------
+# Test data journeys made carries a tag (``step.unique``): jy<run>x<n> in a run, jr<hex>x<n> in an export.
+_OURS = re.compile(r"j[yr][0-9a-f]{6,8}x\d+")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+_PHONE = re.compile(r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?!\w)")  # international: +49 30 1234567
+
+
+class FieldMasks:
+    """Masks for other people's data in what the target answered, applied before it is recorded.
+
+    On production a listing can answer with real customers' names and emails. By default every
+    email and international phone number in a response is masked unless it is journeys' own
+    test data (it carries a tag); ``names`` (field names, any depth, case-insensitive) and
+    ``paths`` (dotted, ``*`` for any key or index: ``users.*.name``) mask whole fields.
+    The walk itself sees the real response; only records (store, exports, terminal) are masked.
+    """
+
+    def __init__(self, names: tuple[str, ...] = (), paths: tuple[str, ...] = (), *,
+                 emails: bool = True, phones: bool = True) -> None:
+        self.names = frozenset(name.lower() for name in names)
+        self.paths = tuple(tuple(path.removeprefix("$.").split(".")) for path in paths)
+        self.emails = emails
+        self.phones = phones
+
+    def text(self, text: str) -> str:
+        if self.emails:
+            text = _EMAIL.sub(lambda m: m.group(0) if _OURS.search(m.group(0)) else f"{MASK}@{MASK}", text)
+        if self.phones:
+            text = _PHONE.sub(MASK, text)
+        return text
+
+    def data(self, value: Any, at: tuple[str, ...] = ()) -> Any:
+        if isinstance(value, dict):
+            return {key: MASK if self._named(key, (*at, str(key))) and value[key] is not None
+                    else self.data(value[key], (*at, str(key))) for key in value}
+        if isinstance(value, list):
+            return [self.data(item, (*at, str(index))) for index, item in enumerate(value)]
+        if isinstance(value, str):
+            return self.text(value)
+        return value
+
+    def _named(self, key: Any, at: tuple[str, ...]) -> bool:
+        if isinstance(key, str) and key.lower() in self.names:
+            return True
+        return any(len(path) == len(at) and all(p in ("*", a) for p, a in zip(path, at)) for path in self.paths)

@@ -112,3 +112,17 @@ def test_a_probe_that_gets_no_answer_opens_the_breaker_until_one_does():
     incident = breaker.wait_out()
     assert waits == [1, 2, 3] and incident.ended_at is not None and incident.probes == 4
     assert not breaker.open and breaker.incidents == [incident]
+
+
+def test_a_slow_window_asks_the_target_and_a_slow_probe_opens_the_breaker():
+    answers = iter([True, False])  # up (a slow endpoint, not an outage), then too slow to count as up
+    breaker = Breaker(lambda: next(answers), BreakerSettings(window=20, slow_s=0.5), sleep=lambda s: None)
+    for _ in range(20):
+        breaker.note(False, 1.2)
+    assert not breaker.open  # asked once; the target answered in time
+    for index in range(20):
+        breaker.note(False, 1.2 if index % 3 == 0 else 0.1)
+    assert not breaker.open  # a few slow answers, the median fast
+    for _ in range(20):
+        breaker.note(False, 2.0)
+    assert breaker.open and "median answer" in breaker.incident.reason

@@ -64,12 +64,20 @@ def cli() -> None:
               metavar="SECONDS", help="Seconds to wait for each answer.")
 @rate_option
 @schedule_options
+@click.option("--mask-field", "mask_fields", multiple=True, metavar="NAME|PATH",
+              help="A response field to mask in everything journeys keeps or shows (repeatable): a name at any "
+                   "depth (customer_name) or a dotted path with * (users.*.phone).")
+@click.option("--no-mask-contacts", is_flag=True,
+              help="Keep emails and phone numbers in responses (masked by default unless journeys made them).")
 @click.option("--probe-path", default="/", show_default=True, metavar="PATH",
               help="What the circuit breaker GETs to ask whether the target is up (any answer but 502/503/504).")
 @click.option("--breaker-after", type=click.IntRange(min=1), default=5, show_default=True, metavar="N",
               help="Unavailable answers in a row (none, or 502/503/504) after which the breaker probes the target.")
 @click.option("--breaker-max-wait", type=Duration(), default="60s", show_default=True,
               help="Longest pause between two probes while the target is down.")
+@click.option("--breaker-slow", type=Duration(), default=None,
+              help="A median answer slower than this over the last 20 requests (and a probe slower than this) "
+                   "also counts as the target being down [default: latency alone never trips it].")
 @click.option("--no-breaker", is_flag=True,
               help="No circuit breaker: a target that stops answering is reported as failures.")
 @click.option("--reset/--no-reset", default=True, show_default=True,
@@ -86,7 +94,8 @@ def cli() -> None:
 @store_option
 @click.option("--no-store", is_flag=True, help="Do not log this run to the store.")
 def explore(model_spec, target, journeys, max_steps, seed, duration, replays, shrink_budget, allow_hosts,
-            run_header, user_agent, timeout_s, rate, schedule, timezone_name, probe_path, breaker_after,
+            run_header, user_agent, timeout_s, rate, schedule, timezone_name, mask_fields, no_mask_contacts,
+            probe_path, breaker_after, breaker_slow,
             breaker_max_wait, no_breaker, reset, out_dir, examples_db, no_examples_db, json_path, demo_bugs,
             store, no_store) -> None:
     """Explore MODEL (a .py file under models/) against --target."""
@@ -106,9 +115,10 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
                                replays=replays, database=None if no_examples_db else examples_db,
                                shrink_budget=shrink_budget, reset=reset, allowed_hosts=tuple(allow_hosts),
                                run_header=run_header, user_agent=user_agent, run_id=run_id, rate=rate,
-                               schedule=tuple(schedule), timezone=timezone_name,
+                               schedule=tuple(schedule), timezone=timezone_name, mask_fields=tuple(mask_fields),
+                               mask_contacts=not no_mask_contacts,
                                breaker=None if no_breaker else BreakerSettings(
-                                   consecutive=breaker_after, max_wait_s=breaker_max_wait,
+                                   consecutive=breaker_after, max_wait_s=breaker_max_wait, slow_s=breaker_slow,
                                    probe_path=probe_path if probe_path.startswith("/") else "/" + probe_path))
     view = TerminalView(reproductions_dir=out_dir)
     writer = ReproductionWriter(out_dir, model=model.name, target=opened.label)

@@ -2,9 +2,10 @@
 
 Every request's outcome is noted: *unavailable* means no answer at all, or a
 gateway's 502, 503 or 504. When the last ``consecutive`` attempts were all
-unavailable, or ``ratio`` of the last ``window``, the breaker **asks the
+unavailable, or ``ratio`` of the last ``window``, or (with ``slow_s``) the
+window's median answer took longer than that, the breaker **asks the
 target**: one probe (``GET`` of the probe path, through the rate cap). A probe
-that gets an answer other than 502/503/504 means the target is up and one
+that gets an answer other than 502/503/504 (in time, with ``slow_s``) means the target is up and one
 endpoint is failing (a bug, which the walk should find): the counts start
 again. A probe that does not means an outage: the breaker opens, and every
 request raises ``TargetDown`` before it is sent, until ``wait_out`` has seen a
@@ -40,6 +41,8 @@ class BreakerSettings:
     first_wait_s: float = 1.0
     max_wait_s: float = 60.0  # the longest pause between two probes while the target is down
     probe_path: str = "/"
+    slow_s: float | None = None  # the median answer of the window slower than this also makes it ask,
+    #                              and a probe slower than this counts as the target being down
 
 
 @attrs.define
@@ -65,6 +68,7 @@ class Breaker:
         self.settings = settings
         self.sleep = sleep
         self.recent: deque[bool] = deque(maxlen=settings.window)
+        self.latencies: deque[float] = deque(maxlen=settings.window)
         self.in_a_row = 0
         self.incident: Incident | None = None   # the outage under way (the breaker is open)
         self.incidents: list[Incident] = []     # every outage of the run, the current one included
@@ -78,11 +82,13 @@ class Breaker:
         if self.incident is not None and not self._probing:
             raise TargetDown(f"the target is down ({self.incident.reason}); nothing was sent")
 
-    def note(self, unavailable: bool) -> None:
-        """One attempt's outcome; may probe the target and open the breaker."""
+    def note(self, unavailable: bool, latency_s: float | None = None) -> None:
+        """One attempt's outcome (and how long its answer took); may probe the target and open the breaker."""
         if self._probing:
             return
         self.recent.append(unavailable)
+        if latency_s is not None:
+            self.latencies.append(latency_s)
         self.in_a_row = self.in_a_row + 1 if unavailable else 0
         if self.incident is not None:
             return
@@ -92,6 +98,10 @@ class Breaker:
         elif len(self.recent) == settings.window and sum(self.recent) >= settings.ratio * settings.window:
             self._confirm(f"{sum(self.recent)} of the last {settings.window} requests got no answer "
                           "or a 502/503/504")
+        elif settings.slow_s is not None and len(self.latencies) == settings.window \
+                and sorted(self.latencies)[settings.window // 2] > settings.slow_s:
+            self._confirm(f"the median answer of the last {settings.window} requests took "
+                          f"{sorted(self.latencies)[settings.window // 2]:.1f}s (over {settings.slow_s:g}s)")
 
     def unavailable_now(self, reason: str) -> bool:
         """Is the target down? Probes it unless the breaker is already open; opens it if so."""
@@ -118,6 +128,7 @@ class Breaker:
                 incident.ended_at = time.time()
                 self.incident = None
                 self.recent.clear()
+                self.latencies.clear()
                 self.in_a_row = 0
                 return incident
             wait = min(wait * 2, self.settings.max_wait_s)
@@ -125,6 +136,7 @@ class Breaker:
     def _confirm(self, reason: str) -> None:
         if self._probe():
             self.recent.clear()  # the target is up: one endpoint is failing, which is the walk's to find
+            self.latencies.clear()
             self.in_a_row = 0
             return
         self.incident = Incident(started_at=time.time(), reason=reason)

@@ -19,6 +19,7 @@ httpx's own exception classes, so no retry library is needed for it.
 
 from __future__ import annotations
 
+import json as jsonlib
 import re
 import time
 from typing import Any
@@ -32,6 +33,7 @@ from engine.http.breaker import UNAVAILABLE_STATUSES, Breaker, BreakerSettings
 from engine.http.rate import RateCap
 from engine.http.session import Session
 from engine.records import RequestRecord
+from engine.redact import FieldMasks
 
 __all__ = ["TargetClient", "Target", "open_target", "DEMO_BASE_URL", "HostNotAllowed", "IDEMPOTENT_METHODS",
            "RUN_HEADER", "allowed_host"]
@@ -59,8 +61,9 @@ class TargetClient:
     def __init__(self, client: httpx.Client, *, retries: int = 2, backoff_s: float = 0.25,
                  run_id: str | None = None, run_header: str = RUN_HEADER, user_agent: str | None = None,
                  allowed_hosts: tuple[str, ...] = (), rate_cap: RateCap | None = None,
-                 breaker: BreakerSettings | None = None) -> None:
+                 breaker: BreakerSettings | None = None, masks: FieldMasks | None = None) -> None:
         self.client = client
+        self.masks = masks or FieldMasks()  # other people's data in responses, masked in every record
         self.rate_cap = rate_cap  # every attempt waits its turn, retries included
         # Notes every attempt; once it has confirmed an outage, nothing is sent until it is over.
         self.breaker = Breaker(self.probe, breaker) if breaker is not None else None
@@ -104,7 +107,7 @@ class TargetClient:
                                          session=session)
                 error = None
                 if self.breaker is not None:
-                    self.breaker.note(response.status_code in UNAVAILABLE_STATUSES)
+                    self.breaker.note(response.status_code in UNAVAILABLE_STATUSES, time.perf_counter() - started)
                 break
             except MAYBE_SENT as exc:
                 error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -122,7 +125,7 @@ class TargetClient:
         self.requests_sent += attempts
         record = _record(method, template, path, params, json,
                          headers if recorded_headers is None else recorded_headers,
-                         response, elapsed_ms, attempts, error)
+                         response, elapsed_ms, attempts, error, self.masks)
         if waited_s:
             record = attrs.evolve(record, waited_ms=waited_s * 1000)
         return response, (attrs.evolve(record, path_vars=dict(path_vars)) if path_vars else record)
@@ -147,11 +150,14 @@ class TargetClient:
         if self.rate_cap is not None:
             self.rate_cap.wait(in_pause=True)
         self.requests_sent += 1
+        slow_s = self.breaker.settings.slow_s if self.breaker is not None else None
+        started = time.perf_counter()
         try:
             response = self.client.get(path, headers=dict(self.tagging))
         except httpx.TransportError:
             return False
-        return response.status_code not in UNAVAILABLE_STATUSES
+        in_time = slow_s is None or time.perf_counter() - started <= slow_s
+        return in_time and response.status_code not in UNAVAILABLE_STATUSES
 
     def _check_host(self, method: str, path: str, action: str | None) -> None:
         if not path.startswith("//") and not _SCHEME.match(path):
@@ -186,7 +192,7 @@ def expand_path(template: str, path_vars: dict[str, Any]) -> str:
                          f"step.get({template!r}, {missing.args[0]}=...)") from None
 
 
-def _record(method, template, path, params, json, headers, response, elapsed_ms, attempts, error):
+def _record(method, template, path, params, json, headers, response, elapsed_ms, attempts, error, masks):
     if response is None:
         return RequestRecord(method=method, template=template, path=path, params=params, json=json,
                              headers=headers, status=None, response_json=None, response_text="",
@@ -198,9 +204,13 @@ def _record(method, template, path, params, json, headers, response, elapsed_ms,
         except ValueError:
             body_json = None
     text = response.text
+    if body_json is not None:
+        body_json = masks.data(body_json)
+        if masks.names or masks.paths:  # named fields: the text says what the masked JSON says
+            text = jsonlib.dumps(body_json, ensure_ascii=False)
     return RequestRecord(method=method, template=template, path=path, params=params, json=json,
                          headers=headers, status=response.status_code, response_json=body_json,
-                         response_text=text[:RESPONSE_TEXT_LIMIT], response_bytes=len(response.content),
+                         response_text=masks.text(text[:RESPONSE_TEXT_LIMIT]), response_bytes=len(response.content),
                          elapsed_ms=elapsed_ms, attempts=attempts, error=None)
 
 

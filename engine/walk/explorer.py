@@ -49,6 +49,7 @@ from engine.failures.left_behind import SessionHistory
 from engine.walk.machine import JourneyFailed, compile_machine
 from engine.model.declare import Model
 from engine.records import Failure
+from engine.redact import FieldMasks
 from engine.http.client import RUN_HEADER, Target, TargetClient
 from engine.http.breaker import BreakerSettings
 from engine.http.rate import RateCap
@@ -80,6 +81,8 @@ class ExploreSettings:
     rate: str | None = None               # the cap on every request, e.g. "5/s" (None: as fast as it answers)
     schedule: tuple[str, ...] = ()        # windows: "mon-fri 08:00-20:00 2/s", "sat 02:00-04:00 pause"
     timezone: str = "UTC"                 # the schedule's
+    mask_fields: tuple[str, ...] = ()     # response fields masked in every record: names, or dotted paths
+    mask_contacts: bool = True            # mask emails and phone numbers that are not journeys' own
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -105,7 +108,10 @@ class Explorer:
         self.client = TargetClient(target.client, run_id=self.run_id, run_header=settings.run_header,
                                    user_agent=settings.user_agent or default_user_agent(self.run_id),
                                    allowed_hosts=settings.allowed_hosts, rate_cap=rate_cap,
-                                   breaker=settings.breaker)
+                                   breaker=settings.breaker, masks=FieldMasks(
+                                       names=tuple(f for f in settings.mask_fields if "." not in f),
+                                       paths=tuple(f for f in settings.mask_fields if "." in f),
+                                       emails=settings.mask_contacts, phones=settings.mask_contacts))
         self.tagger = Tagger(self.run_id)
         self.journeys = 0          # every journey walked, whatever the phase
         self.explored = 0          # journeys that count against the budget

@@ -216,6 +216,12 @@ class JourneyRunner:
         duration_ms = (time.perf_counter() - started) * 1000
         if failed is not None and failed not in context.checks:
             context.checks.append(failed)
+        # What a check quotes of a response is recorded with other people's data masked.
+        masks = self.client.masks
+        checks = [attrs.evolve(check, actual=masks.data(check.actual), message=masks.text(check.message))
+                  if not check.passed else check for check in context.checks]
+        if failed is not None:
+            failed = checks[next(i for i, check in enumerate(context.checks) if check is failed)]
         produced = None
         fingerprint = None
         outcome = "passed"
@@ -229,7 +235,7 @@ class JourneyRunner:
         record = StepRecord(
             index=len(self.steps), actor=actor, action=action.name, source=source,
             target=self.states[actor], data=to_jsonable(data), requests=tuple(context.requests),
-            checks=tuple(context.checks), outcome=outcome,
+            checks=tuple(checks), outcome=outcome,
             duration_ms=duration_ms, tags=tuple(context.tags), produced=produced,
             cleanups=context.cleanups_registered, cleanup_requests=tuple(context.cleanup_requests),
             cancelled_cleanups=tuple(self.withdrawn), reads=tuple(sorted(reads)), writes=tuple(sorted(writes)),
