@@ -21,6 +21,19 @@ def run_journeys(*args: str, cwd: Path | None = None, timeout: float = 900) -> s
                           cwd=cwd or ROOT, timeout=timeout, env={**os.environ, "COLUMNS": "200"})
 
 
+def run_reproduction(path: Path, app) -> subprocess.CompletedProcess:
+    """A written pytest reproduction run against ``app``, served afresh on 127.0.0.1."""
+    from demo_shop import start_in_thread
+
+    url, stop = start_in_thread(app)
+    try:
+        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path)],
+                              capture_output=True, text=True, timeout=120, cwd=path.parent,
+                              env={"JOURNEYS_TARGET": url, "PATH": "/usr/bin:/bin"})
+    finally:
+        stop()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

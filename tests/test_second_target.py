@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 
 from demo_shop import start_in_thread
 
-from .conftest import ROOT, run_journeys
+from .conftest import ROOT, run_journeys, run_reproduction
 from .library_app import BUGS as ALL_BUGS, Library
 
 MODEL = ROOT / "tests" / "library_model.py"
@@ -26,13 +25,7 @@ LEFT_BEHIND = {"view_board": "borrow"}  # failing action -> the step whose data 
 
 
 def run_file(path, bugs) -> subprocess.CompletedProcess:
-    url, stop = start_in_thread(Library(bugs=bugs))
-    try:
-        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path)],
-                              capture_output=True, text=True, timeout=120, cwd=path.parent,
-                              env={"JOURNEYS_TARGET": url, "PATH": "/usr/bin:/bin"})
-    finally:
-        stop()
+    return run_reproduction(path, Library(bugs=bugs))
 
 
 @pytest.mark.parametrize("seed", ["1", "2", "3"])

@@ -16,7 +16,7 @@ import pytest
 from demo_shop import DemoShop, start_in_thread
 from engine.store import connect
 
-from .conftest import ROOT
+from .conftest import ROOT, run_reproduction
 
 MODEL = ROOT / "tests" / "shop_sessions_model.py"
 BUG = "order_owner_check"
@@ -44,14 +44,8 @@ def credential(value: str) -> bool:
         return False
 
 
-def run_file(path, bugs, auth: str) -> subprocess.CompletedProcess:
-    url, stop = start_in_thread(DemoShop(bugs=bugs))
-    try:
-        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path)],
-                              capture_output=True, text=True, timeout=120, cwd=path.parent,
-                              env={"JOURNEYS_TARGET": url, "PATH": "/usr/bin:/bin"})
-    finally:
-        stop()
+def run_file(path, bugs) -> subprocess.CompletedProcess:
+    return run_reproduction(path, DemoShop(bugs=bugs))
 
 
 @pytest.mark.parametrize("auth, seed", [("cookie", "1"), ("cookie", "2"), ("basic", "1"), ("basic", "2")])
@@ -69,8 +63,8 @@ def test_two_actors_keep_their_own_sessions_and_the_visibility_bug_is_found(tmp_
     # The reproduction signs in on a fresh instance (it rebuilds Basic from the run's own values).
     (path,) = (tmp_path / "reproductions").glob(f"test_*_{failure['id']}.py")
     source = path.read_text(encoding="utf-8")
-    assert run_file(path, [BUG], auth).returncode == 1
-    assert run_file(path, [], auth).returncode == 0
+    assert run_file(path, [BUG]).returncode == 1
+    assert run_file(path, []).returncode == 0
     # No credential is written down: no Basic header's base64, no password, in the file or the store.
     dumped = source + json.dumps(store.execute("SELECT * FROM failures_found").fetchall(), default=str) \
         + json.dumps(store.execute("SELECT * FROM steps").fetchall(), default=str)

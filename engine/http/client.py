@@ -148,7 +148,10 @@ class TargetClient:
         tagged and under the rate cap like every request, never retried."""
         path = self.breaker.settings.probe_path if self.breaker is not None else "/"
         if self.rate_cap is not None:
-            self.rate_cap.wait(in_pause=True)
+            slot = self.rate_cap.current()
+            if slot is not None and slot.paused and self.breaker is not None and self.breaker.open:
+                return False  # an outage waited out through a pause: no probe goes in the pause
+            self.rate_cap.wait()  # raises Paused in a pause: the caller's journey stops there
         self.requests_sent += 1
         slow_s = self.breaker.settings.slow_s if self.breaker is not None else None
         started = time.perf_counter()

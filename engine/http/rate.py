@@ -103,6 +103,8 @@ class RateCap:
             return 0.0
         started = time.perf_counter()
         self._limiter.try_acquire("requests", blocking=True)
+        if not in_pause and self.schedule is not None and (slot := self.current()) is not None and slot.paused:
+            raise Paused(f"the schedule pauses the run: {slot.describe()}")  # it began while this waited
         return time.perf_counter() - started
 
     def set_rate(self, spec: RateSpec | None) -> None:

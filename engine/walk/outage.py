@@ -15,6 +15,7 @@ from typing import Callable
 
 from engine.events import Event, Notice, OutageEnded, OutageStarted
 from engine.http.breaker import UNAVAILABLE_STATUSES, Breaker
+from engine.http.rate import Paused
 from engine.walk.journey import StepFailure
 
 __all__ = ["OutageWatch", "unavailable_reason"]
@@ -54,7 +55,10 @@ class OutageWatch:
         if self.breaker.open:
             return True
         reason = unavailable_reason(failure)
-        return reason is not None and self.breaker.unavailable_now(reason)
+        try:
+            return reason is not None and self.breaker.unavailable_now(reason)
+        except Paused:
+            return True  # a pause began: no probe may go, and the journey is discarded like an outage's
 
     def wait_out(self) -> None:
         """Wait until the target answers again (or the run's time is spent); one incident."""
