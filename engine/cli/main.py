@@ -8,6 +8,7 @@ model, a bad flag, an unreachable target) is one clear line, not a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 
@@ -17,6 +18,7 @@ import duckdb
 from demo_shop.app import BUGS as DEMO_BUGS
 from engine import __version__
 from engine.cli.failure_commands import COMMANDS
+from engine.cli.project import DEFAULT_PROJECT, default_map, effective_settings, load_project
 from engine.cli.options import Duration, fail, load_valid_model, rate_option, schedule_options, store_option
 from engine.cli.terminal import TerminalView
 from engine.errors import ConfigError, JourneysError
@@ -36,12 +38,26 @@ __all__ = ["main", "cli"]
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="journeys")
-def cli() -> None:
+@click.option("--project", default=None, metavar="FILE", envvar="JOURNEYS_PROJECT",
+              help=f"The project file: settings for every command, each overridden by its flag "
+                   f"[default: ./{DEFAULT_PROJECT} if there is one].")
+@click.pass_context
+def cli(ctx: click.Context, project: str | None) -> None:
     """Property-based user journeys, walked against a live target."""
+    path = project or (DEFAULT_PROJECT if os.path.exists(DEFAULT_PROJECT) else None)
+    ctx.obj = {"project": path, "settings": {}}
+    if path is None:
+        return
+    try:
+        settings = load_project(path)
+    except JourneysError as error:
+        fail(error)
+    ctx.obj["settings"] = settings
+    ctx.default_map = default_map(settings, cli.commands)
 
 
 @cli.command()
-@click.argument("model_spec", metavar="MODEL")
+@click.argument("model_spec", metavar="MODEL", required=False)
 @click.option("--target", required=True, help="'demo' for the embedded demo shop, or a base URL.")
 @click.option("--journeys", "journeys", type=click.IntRange(min=1), default=400, show_default=True,
               help="Journeys to explore (shrinking and replays come on top).")
@@ -98,7 +114,9 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
             probe_path, breaker_after, breaker_slow,
             breaker_max_wait, no_breaker, reset, out_dir, examples_db, no_examples_db, json_path, demo_bugs,
             store, no_store) -> None:
-    """Explore MODEL (a .py file under models/) against --target."""
+    """Explore MODEL (a .py file under models/, or the project file's model) against --target."""
+    if model_spec is None:
+        raise click.UsageError(f"give MODEL (a model file), or set model = \"models/....py\" in {DEFAULT_PROJECT}")
     try:
         rate_cap = rate_cap_for(rate, schedule, timezone_name)
         model = load_valid_model(model_spec)
@@ -208,6 +226,23 @@ def graph(model_spec, output_format) -> None:
     except JourneysError as error:
         fail(error)
     click.echo(to_mermaid(model) if output_format == "mermaid" else to_dot(model), nl=False)
+
+
+@cli.group()
+def config() -> None:
+    """The project file (journeys.toml)."""
+
+
+@config.command("check")
+@click.pass_context
+def config_check(ctx: click.Context) -> None:
+    """Check the project file and print the settings a run would use, and where each comes from."""
+    path, settings = ctx.obj["project"], ctx.obj["settings"]
+    click.echo(f"project file: {path}" if path else f"no project file ({DEFAULT_PROJECT}) here: the defaults")
+    rows = effective_settings(settings, explore)
+    width = max(len(key) for key, _, _ in rows)
+    for key, value, source in rows:
+        click.echo(f"{key.ljust(width)}  {value or '-'}  ({source})")
 
 
 @cli.group()
