@@ -9,8 +9,10 @@ model, a bad flag, an unreachable target) is one clear line, not a traceback.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import uuid
+from contextlib import contextmanager
 
 import click
 import duckdb
@@ -149,19 +151,47 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
         except OSError as error:
             opened.close()
             fail(ConfigError(f"cannot open the store at {str(store_path(store))!r}: {error}"))
+    explorer = Explorer(model, opened, bus, settings, rate_cap=rate_cap)
     try:
-        try:
-            finished = Explorer(model, opened, bus, settings, rate_cap=rate_cap).run()
-        finally:
+        with stopping_well(explorer):  # until the store is closed: a signal then is handled too
             try:
-                bus.close()
+                finished = explorer.run()
             finally:
-                opened.close()
+                try:
+                    bus.close()
+                finally:
+                    opened.close()
     except JourneysError as error:
         fail(error)
+    except KeyboardInterrupt:  # the second signal came outside a round: the store is closed all the same
+        click.echo("journeys: stopped at once; the store keeps what was written", err=True)
+        sys.exit(130)
     if finished.interrupted and not finished.failures:
         sys.exit(130)
     sys.exit(finished.exit_code)
+
+
+@contextmanager
+def stopping_well(explorer: Explorer):
+    """The first SIGINT or SIGTERM stops the run well (the step, its journey's clean-ups, the store,
+    the summary); a second stops it at once (the store stays readable)."""
+    signals = {}
+
+    def handle(number, frame) -> None:
+        if explorer.stop_reason is not None:
+            raise KeyboardInterrupt
+        name = signal.Signals(number).name
+        click.echo(f"journeys: {name}: finishing the step under way and its journey's clean-ups, then the "
+                   f"summary ({name} again to stop at once)", err=True)
+        explorer.request_stop(f"stopped by {name}")
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signals[number] = signal.signal(number, handle)
+    try:
+        yield
+    finally:
+        for number, previous in signals.items():
+            signal.signal(number, previous)
 
 
 @cli.command()

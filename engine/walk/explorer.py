@@ -123,6 +123,8 @@ class Explorer:
         self._raised: ReplayedJourney | None = None  # answers Hypothesis's replay of a raised failure
         self._short_journey_noted = False
         self.flaky_rounds = 0  # rounds Hypothesis ended because the target answered differently
+        self.stop_reason: str | None = None  # set by request_stop
+        self._current: JourneyRunner | None = None  # the exploring journey under way
         self.outages = OutageWatch(self.client.breaker, emit=self.emit, run_id=self.run_id,
                                    deadline=self._deadline)
         self.failures = Investigator(
@@ -157,7 +159,8 @@ class Explorer:
             return JourneyRunner.inert(self.model)
         self.explored += 1
         self.journeys += 1
-        return self._runner(self.journeys, "explore")
+        self._current = self._runner(self.journeys, "explore")
+        return self._current
 
     def end_journey(self, runner: JourneyRunner | ReplayedJourney) -> StepFailure | None:
         """The failure to raise into Hypothesis (so its example is kept), if the journey found one."""
@@ -198,7 +201,16 @@ class Explorer:
                              tagger=self.tagger)
 
     # --- the run ---------------------------------------------------------------------------
+    def request_stop(self, reason: str) -> None:
+        """Stop well (a first SIGINT or SIGTERM): the step under way finishes, its journey's clean-ups
+        run, a failure being investigated keeps what it has, and the run ends with its summary."""
+        self.stop_reason = reason
+        if self._current is not None:
+            self._current.ended = True  # the journey takes no further step
+
     def _deadline(self) -> float | None:
+        if self.stop_reason is not None:
+            return time.monotonic()  # every budget is spent at once
         duration = self.settings.duration_s
         return None if duration is None else self.started + duration
 
@@ -210,6 +222,8 @@ class Explorer:
         return self.explored >= self.settings.journeys or self._late()
 
     def _stop_reason(self) -> str:
+        if self.stop_reason is not None:
+            return self.stop_reason
         if self.explored >= self.settings.journeys:
             return f"journey budget of {self.settings.journeys} spent"
         return "time budget spent"
@@ -244,13 +258,15 @@ class Explorer:
         else:
             stop_reason = f"stopped after {MAX_ROUNDS} rounds"
         if not interrupted:
-            self.failures.investigate_met()
+            if self.stop_reason is None:  # stopping: no new investigation starts
+                self.failures.investigate_met()
             for fingerprint in list(self.failures.held):
                 self.failures.report_held(fingerprint)
         finished = RunFinished(run_id=self.run_id, journeys=self.explored,
                                shrink_journeys=self.journeys - self.explored,
                                steps=self.steps, duration_s=time.monotonic() - self.started,
-                               failures=tuple(self.known.values()), interrupted=interrupted,
+                               failures=tuple(self.known.values()),
+                               interrupted=interrupted or self.stop_reason is not None,
                                stop_reason=stop_reason, outages=tuple(self.outages.incidents))
         self.emit(finished)
         return finished

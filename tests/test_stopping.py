@@ -1,0 +1,65 @@
+"""Stopping well: the first SIGTERM or SIGINT finishes the step under way, runs its journey's
+clean-ups, flushes the store and prints the summary; a second stops at once, the store intact."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from demo_shop import DemoShop, start_in_thread
+from engine.store import connect
+
+from .conftest import ROOT
+
+
+def start_run(tmp_path, url):
+    return subprocess.Popen([sys.executable, "-m", "engine.cli", "explore", str(ROOT / "models" / "shop.py"),
+                             "--target", url, "--duration", "120s", "--seed", "2", "--no-examples-db"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("which", [signal.SIGTERM, signal.SIGINT])
+def test_one_signal_stops_the_run_well(tmp_path, which):
+    shop = DemoShop(bugs=False, seed=0)
+    url, stop = start_in_thread(shop)
+    try:
+        run = start_run(tmp_path, url)
+        time.sleep(6)
+        signalled = time.monotonic()
+        run.send_signal(which)
+        out, err = run.communicate(timeout=60)
+        took = time.monotonic() - signalled
+    finally:
+        stop()
+    assert run.returncode == 130, err[-2000:]  # no failure found before it stopped
+    assert took < 15, took
+    assert "Traceback" not in err
+    assert f"stopped by {which.name}" in out  # the summary's last line says why
+    store = connect(tmp_path / "journeys-store")
+    status, reason = store.execute("SELECT status, stop_reason FROM runs").fetchone()
+    assert status == "interrupted" and reason == f"stopped by {which.name}"
+    # Every account the journeys created was deleted by their clean-ups, the last journey's too.
+    users = list(shop._users.values())
+    assert users and all(user.deleted for user in users), sum(not user.deleted for user in users)
+
+
+def test_a_second_signal_stops_at_once_and_the_store_stays_readable(tmp_path):
+    url, stop = start_in_thread(DemoShop(bugs=True, seed=0))
+    try:
+        run = start_run(tmp_path, url)
+        time.sleep(6)
+        run.send_signal(signal.SIGTERM)
+        time.sleep(0.05)
+        run.send_signal(signal.SIGTERM)
+        out, err = run.communicate(timeout=60)
+    finally:
+        stop()
+    assert run.returncode in (1, 130), err[-2000:]
+    assert "Traceback" not in err
+    store = connect(tmp_path / "journeys-store")
+    assert store.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
+    assert store.execute("SELECT count(*) FROM steps").fetchone()[0] > 0
