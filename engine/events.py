@@ -142,10 +142,11 @@ class RunFinished(Event):
     interrupted: bool
     stop_reason: str
     outages: tuple[OutageEnded, ...] = ()  # availability incidents: never failures
+    known_met: tuple[str, ...] = ()  # failures from the store (continuous runs) this run met again
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.failures else 0
+        return 1 if self.failures or self.known_met else 0
 
 
 @attrs.frozen(kw_only=True)

@@ -33,6 +33,7 @@ from engine.http.schedule import rate_cap_for
 from engine.model.graph import to_dot, to_mermaid
 from engine.store import StoreWriter, connect, store_path
 from engine.store.report import print_report, print_table
+from engine.failures.stored import known_failures
 from engine.walk.explorer import ExploreSettings, Explorer, default_user_agent
 
 __all__ = ["main", "cli"]
@@ -103,6 +104,9 @@ def cli(ctx: click.Context, project: str | None) -> None:
                    "--no-reset on a target that must not be reset.")
 @click.option("--out", "out_dir", default="reproductions", show_default=True,
               help="Folder for the standalone pytest reproductions.")
+@click.option("--forever", is_flag=True,
+              help="Continuous: explore in rounds until stopped (or --duration), past the failures the store "
+                   "already knows (they are not shrunk or reported again).")
 @click.option("--examples-db", default=".journeys/examples", show_default=True,
               help="Hypothesis example database, so known failures are tried first next time.")
 @click.option("--no-examples-db", is_flag=True, help="Do not read or write the example database.")
@@ -113,9 +117,8 @@ def cli(ctx: click.Context, project: str | None) -> None:
 @click.option("--no-store", is_flag=True, help="Do not log this run to the store.")
 def explore(model_spec, target, journeys, max_steps, seed, duration, replays, shrink_budget, allow_hosts,
             run_header, user_agent, timeout_s, rate, schedule, timezone_name, mask_fields, no_mask_contacts,
-            probe_path, breaker_after, breaker_slow,
-            breaker_max_wait, no_breaker, reset, out_dir, examples_db, no_examples_db, json_path, demo_bugs,
-            store, no_store) -> None:
+            probe_path, breaker_after, breaker_slow, breaker_max_wait, no_breaker, reset, out_dir, forever,
+            examples_db, no_examples_db, json_path, demo_bugs, store, no_store) -> None:
     """Explore MODEL (a .py file under models/, or the project file's model) against --target."""
     if model_spec is None:
         raise click.UsageError(f"give MODEL (a model file), or set model = \"models/....py\" in {DEFAULT_PROJECT}")
@@ -136,7 +139,7 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
                                shrink_budget=shrink_budget, reset=reset, allowed_hosts=tuple(allow_hosts),
                                run_header=run_header, user_agent=user_agent, run_id=run_id, rate=rate,
                                schedule=tuple(schedule), timezone=timezone_name, mask_fields=tuple(mask_fields),
-                               mask_contacts=not no_mask_contacts,
+                               mask_contacts=not no_mask_contacts, forever=forever,
                                breaker=None if no_breaker else BreakerSettings(
                                    consecutive=breaker_after, max_wait_s=breaker_max_wait, slow_s=breaker_slow,
                                    probe_path=probe_path if probe_path.startswith("/") else "/" + probe_path))
@@ -151,7 +154,13 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
         except OSError as error:
             opened.close()
             fail(ConfigError(f"cannot open the store at {str(store_path(store))!r}: {error}"))
-    explorer = Explorer(model, opened, bus, settings, rate_cap=rate_cap)
+    known = ()
+    if forever:
+        try:
+            known = tuple(known_failures(connect(store)))
+        except JourneysError:
+            known = ()  # a store with nothing in it yet
+    explorer = Explorer(model, opened, bus, settings, rate_cap=rate_cap, known=known)
     try:
         with stopping_well(explorer):  # until the store is closed: a signal then is handled too
             try:

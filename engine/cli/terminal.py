@@ -96,7 +96,11 @@ class TerminalView:
         self.started = time.monotonic()
         self.budget = event.settings.get("journeys", 0)
         duration = event.settings.get("duration_s")
-        budget = f"{self.budget} journeys" + (f" or {duration:g}s" if duration else "")
+        forever = event.settings.get("forever")
+        budget = ("until stopped (continuous)" if forever else f"{self.budget} journeys") + \
+            (f" or {duration:g}s" if duration else "")
+        if forever:
+            self.budget = "∞"
         self.console.print(f"[bold]journeys {event.tool_version}[/] exploring model [bold]{escape(event.model)}[/] "
                            f"against [bold]{escape(event.target)}[/]", highlight=False)
         rate = event.settings.get("rate")
@@ -151,6 +155,9 @@ class TerminalView:
                    if event.failures else "[bold green]no failures found[/]")
         console.print(f"{verdict} · {event.journeys} journeys explored (+{event.shrink_journeys} to shrink "
                       f"and replay) · {self.steps:,} steps · {elapsed:,.1f}s · {escape(event.stop_reason)}")
+        if event.known_met:
+            console.print(f"[yellow]{len(event.known_met)} failure(s) known from the store met again[/] "
+                          f"(not shrunk or reported again; `journeys failures` has them): {', '.join(event.known_met)}")
         if event.outages:
             total = sum(outage.duration_s for outage in event.outages)
             console.print(f"[yellow]{len(event.outages)} availability incident(s)[/] (the target was down "

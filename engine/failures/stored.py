@@ -30,7 +30,7 @@ from engine.export.script import build_script
 from engine.export.script_walk import walk_script
 from engine.http.client import TargetClient
 
-__all__ = ["find_failure", "load_failure", "needs_model", "replay_stored", "unmask", "verdict"]
+__all__ = ["find_failure", "known_failures", "load_failure", "needs_model", "replay_stored", "unmask", "verdict"]
 
 
 def find_failure(connection: duckdb.DuckDBPyConnection, failure_id: str) -> dict[str, Any]:
@@ -48,6 +48,18 @@ def find_failure(connection: duckdb.DuckDBPyConnection, failure_id: str) -> dict
         raise ConfigError(f"failure id {failure_id!r} is ambiguous: "
                           + ", ".join(sorted({row[0] for row in rows})))
     return dict(zip(columns, rows[0]))
+
+
+def known_failures(connection: duckdb.DuckDBPyConnection) -> list[Failure]:
+    """Every failure the store holds, newest first (one that cannot be read is left out)."""
+    failures = []
+    for (reproduction,) in connection.execute(
+            "SELECT reproduction FROM failures WHERE reproduction IS NOT NULL ORDER BY last_seen DESC").fetchall():
+        try:
+            failures.append(load_failure(reproduction)[0])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return failures
 
 
 def load_failure(reproduction: str) -> tuple[Failure, dict[str, Any]]:

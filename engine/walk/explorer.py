@@ -27,6 +27,7 @@ without requests. Shrinking and replays count against ``--duration`` too;
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 import socket
 import time
@@ -83,6 +84,7 @@ class ExploreSettings:
     timezone: str = "UTC"                 # the schedule's
     mask_fields: tuple[str, ...] = ()     # response fields masked in every record: names, or dotted paths
     mask_contacts: bool = True            # mask emails and phone numbers that are not journeys' own
+    forever: bool = False                 # continuous: rounds until stopped (or --duration); no journey budget
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -92,7 +94,7 @@ class Explorer:
     """Drives the rounds, keeps the counts, investigates failures, emits events."""
 
     def __init__(self, model: Model, target: Target, bus: EventBus, settings: ExploreSettings, *,
-                 rate_cap: RateCap | None = None) -> None:
+                 rate_cap: RateCap | None = None, known: tuple[Failure, ...] = ()) -> None:
         self.model = model
         self.target = target
         self.bus = bus
@@ -131,6 +133,8 @@ class Explorer:
             model=model, client=self.client, emit=self.emit, run_id=self.run_id, tagger=self.tagger,
             seed=self.seed, settings=settings, history=self.history, next_journey=self._next_journey,
             explored=lambda: self.explored, deadline=self._deadline, late=self._late, outages=self.outages)
+        self.failures.carry(known)
+        self.known_met: dict[str, None] = {}  # carried failures met again, in order
 
     @property
     def known(self) -> dict[str, Failure]:
@@ -145,6 +149,8 @@ class Explorer:
         """Engine state first (it must not depend on any sink), then every subscriber."""
         if isinstance(event, StepFinished):
             self.steps += 1
+            if event.step.fingerprint in self.failures.carried and event.phase == "explore":
+                self.known_met[event.step.fingerprint] = None
         self.history.handle(event)
         self.bus.emit(event)
 
@@ -219,12 +225,14 @@ class Explorer:
         return deadline is not None and time.monotonic() >= deadline
 
     def _budget_spent(self) -> bool:
+        if self.settings.forever:
+            return self._late()
         return self.explored >= self.settings.journeys or self._late()
 
     def _stop_reason(self) -> str:
         if self.stop_reason is not None:
             return self.stop_reason
-        if self.explored >= self.settings.journeys:
+        if self.explored >= self.settings.journeys and not self.settings.forever:
             return f"journey budget of {self.settings.journeys} spent"
         return "time budget spent"
 
@@ -246,7 +254,7 @@ class Explorer:
             self.emit(RateChanged(run_id=self.run_id, description=slot.describe(), paused=slot.paused))
         interrupted = False
         stop_reason = ""
-        for round_number in range(1, MAX_ROUNDS + 1):
+        for round_number in (itertools.count(1) if self.settings.forever else range(1, MAX_ROUNDS + 1)):
             if self._budget_spent():
                 stop_reason = self._stop_reason()
                 break
@@ -265,7 +273,8 @@ class Explorer:
         finished = RunFinished(run_id=self.run_id, journeys=self.explored,
                                shrink_journeys=self.journeys - self.explored,
                                steps=self.steps, duration_s=time.monotonic() - self.started,
-                               failures=tuple(self.known.values()),
+                               failures=tuple(f for f in self.known.values() if f.id not in self.failures.carried),
+                               known_met=tuple(self.known_met),
                                interrupted=interrupted or self.stop_reason is not None,
                                stop_reason=stop_reason, outages=tuple(self.outages.incidents))
         self.emit(finished)
@@ -283,7 +292,8 @@ class Explorer:
 
         database = (RoundDatabase(self._database, f"journeys:{self.model.name}:round{number}")
                     if self._database is not None else None)
-        remaining = max(1, min(ROUND_SIZE, self.settings.journeys - self.explored))
+        remaining = (ROUND_SIZE if self.settings.forever
+                     else max(1, min(ROUND_SIZE, self.settings.journeys - self.explored)))
         config = hypothesis_settings(
             max_examples=remaining, stateful_step_count=self.settings.max_steps, deadline=None,
             database=database, suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,

@@ -73,6 +73,7 @@ class Investigator:
         self.late = late
         self.outages = outages
         self.known: dict[str, Failure] = {}
+        self.carried: set[str] = set()  # known before the run (from the store): never investigated again
         self.held: dict[str, _Held] = {}
         self.met: dict[str, StepFailure] = {}  # new failures met by replays, still to investigate
 
@@ -87,6 +88,12 @@ class Investigator:
                 self.met_on_the_way(outcome)
             return outcome
         return replay
+
+    def carry(self, failures) -> None:
+        """Failures reported by earlier runs: journeys step past them, as past this run's own."""
+        for failure in failures:
+            self.known.setdefault(failure.id, failure)
+            self.carried.add(failure.id)
 
     def met_on_the_way(self, outcome: StepFailure) -> None:
         """A failure met is a failure reported: one a replay lands on while shrinking another."""
