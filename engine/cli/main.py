@@ -21,6 +21,7 @@ from demo_shop.app import BUGS as DEMO_BUGS
 from engine import __version__
 from engine.cli.failure_commands import COMMANDS
 from engine.cli.project import DEFAULT_PROJECT, default_map, effective_settings, load_project
+from engine.cli.heartbeat import Heartbeat
 from engine.cli.options import Duration, fail, load_valid_model, rate_option, schedule_options, store_option
 from engine.cli.terminal import TerminalView
 from engine.errors import ConfigError, JourneysError
@@ -104,6 +105,10 @@ def cli(ctx: click.Context, project: str | None) -> None:
                    "--no-reset on a target that must not be reset.")
 @click.option("--out", "out_dir", default="reproductions", show_default=True,
               help="Folder for the standalone pytest reproductions.")
+@click.option("--heartbeat", "heartbeat_path", default=None, metavar="FILE",
+              help="Keep FILE (JSON: time, uptime, journeys, steps/s, failures, state) up to date for a monitor.")
+@click.option("--heartbeat-every", type=Duration(), default="30s", show_default=True,
+              help="How often the heartbeat file is written.")
 @click.option("--forever", is_flag=True,
               help="Continuous: explore in rounds until stopped (or --duration), past the failures the store "
                    "already knows (they are not shrunk or reported again).")
@@ -118,6 +123,7 @@ def cli(ctx: click.Context, project: str | None) -> None:
 def explore(model_spec, target, journeys, max_steps, seed, duration, replays, shrink_budget, allow_hosts,
             run_header, user_agent, timeout_s, rate, schedule, timezone_name, mask_fields, no_mask_contacts,
             probe_path, breaker_after, breaker_slow, breaker_max_wait, no_breaker, reset, out_dir, forever,
+            heartbeat_path, heartbeat_every,
             examples_db, no_examples_db, json_path, demo_bugs, store, no_store) -> None:
     """Explore MODEL (a .py file under models/, or the project file's model) against --target."""
     if model_spec is None:
@@ -148,6 +154,12 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
     bus = EventBus([writer, view])
     if json_path:
         bus.subscribe(JsonReport(json_path))
+    if heartbeat_path:
+        try:
+            bus.subscribe(Heartbeat(heartbeat_path, every_s=heartbeat_every))
+        except OSError as error:
+            opened.close()
+            fail(ConfigError(f"cannot write the heartbeat file {heartbeat_path!r}: {error.strerror or error}"))
     if not no_store:
         try:
             bus.subscribe(StoreWriter(store_path(store)))

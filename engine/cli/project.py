@@ -69,12 +69,15 @@ KEYS: dict[str, tuple[str, Any]] = {
     "breaker.max_wait": ("breaker_max_wait", None),
     "breaker.slow": ("breaker_slow", None),
     "breaker.probe_path": ("probe_path", None),
+    "heartbeat.file": ("heartbeat_path", None),
+    "heartbeat.every": ("heartbeat_every", None),
+    "forever": ("forever", None),
     "masks.fields": ("mask_fields", None),
     "masks.contacts": ("no_mask_contacts", lambda contacts: not contacts),
 }
 FROM_ENVIRONMENT = "_from_environment"  # the options whose value the file took from the environment
 _LISTS = {"allowed_hosts", "rate.schedule", "masks.fields"}
-_BOOLS = {"reset", "breaker.enabled", "masks.contacts"}
+_BOOLS = {"reset", "forever", "breaker.enabled", "masks.contacts"}
 
 
 def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:

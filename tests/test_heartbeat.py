@@ -1,0 +1,45 @@
+"""The heartbeat file: a monitor sees it beat while the run explores, and while it waits."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+from .conftest import ROOT
+
+
+def test_the_heartbeat_beats_while_exploring_and_through_a_pause(tmp_path):
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    pause = f"* {now + timedelta(seconds=5):%H:%M:%S}-{now + timedelta(seconds=9):%H:%M:%S} pause"
+    beat = tmp_path / "beat" / "heartbeat.json"
+    run = subprocess.Popen([sys.executable, "-m", "engine.cli", "explore", str(ROOT / "models" / "shop.py"),
+                            "--target", "demo", "--duration", "11s", "--no-examples-db", "--no-store",
+                            "--rate", "50/s", "--schedule", pause, "--heartbeat", str(beat), "--heartbeat-every", "1s"],
+                           cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    while run.poll() is None:
+        if beat.exists():
+            seen.append(json.loads(beat.read_text(encoding="utf-8")))
+        time.sleep(0.5)
+    out, err = run.communicate()
+    assert run.returncode in (0, 1), err[-2000:]
+    final = json.loads(beat.read_text(encoding="utf-8"))
+    assert final["finished"] and final["state"].startswith("finished") and final["steps"] > 0
+    times = sorted({beat["at"] for beat in seen})
+    assert len(times) >= 6  # it beat about every second, paused or not
+    paused = [beat for beat in seen if beat["state"] == "paused"]
+    assert paused and len({beat["at"] for beat in paused}) >= 2  # still beating during the pause
+    assert paused[0]["steps"] == paused[-1]["steps"]  # and nothing walked in it
+    counts = [beat["steps"] for beat in seen]
+    assert counts == sorted(counts) and counts[-1] > counts[0]
+
+
+def test_a_heartbeat_file_that_cannot_be_written_is_one_line_exit_2(tmp_path):
+    (tmp_path / "file").write_text("x")
+    result = subprocess.run([sys.executable, "-m", "engine.cli", "explore", str(ROOT / "models" / "shop.py"),
+                             "--target", "demo", "--journeys", "2", "--heartbeat", str(tmp_path / "file" / "hb.json")],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2 and "heartbeat" in result.stderr and "Traceback" not in result.stderr
