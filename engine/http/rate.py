@@ -108,7 +108,8 @@ class RateCap:
         return time.perf_counter() - started
 
     def set_rate(self, spec: RateSpec | None) -> None:
-        """Change the cap (a schedule's window began); the next request waits at most one new interval."""
+        """Change the cap (a schedule's window began). The new window starts with a fresh bucket: its
+        first request may follow the old window's last at once, then the new spacing holds."""
         if spec != self.spec:
             self.spec = spec
             self._limiter = _limiter(spec) if spec is not None else None
