@@ -86,7 +86,7 @@ def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         dotted = f"{prefix}{key}"
         if isinstance(value, dict):
             if not any(known.startswith(dotted + ".") for known in KEYS):
-                raise ConfigError(f"{_unknown(dotted)}")
+                raise ConfigError(_unknown(dotted))
             flat.update(_flatten(value, dotted + "."))
         else:
             flat[dotted] = value

@@ -174,7 +174,7 @@ class Explorer:
             runner.finish()
             return runner.failure
         if runner.outage or (runner.failure is not None and self.outages.down_for(runner.failure)):
-            self.outages.wait_out()  # then its clean-ups, on a target that answers again
+            self.outages.wait_out(discarded=1)  # then its clean-ups, on a target that answers again
             self._wait_while_paused()  # or once a pause window is over: nothing is sent in one
             runner.discard()
             runner.finish()
@@ -249,8 +249,8 @@ class Explorer:
                              edges=tuple((action.name, source, action.target or source)
                                          for action in self.model.actions
                                          for source in action.sources)))
-        if self.rate_cap is not None and self.rate_cap.current() is not None:
-            slot = self.rate_cap.slot
+        slot = self.rate_cap.current() if self.rate_cap is not None else None
+        if slot is not None:  # the window the run starts in (later ones arrive through on_change)
             self.emit(RateChanged(run_id=self.run_id, description=slot.describe(), paused=slot.paused))
         interrupted = False
         stop_reason = ""

@@ -120,7 +120,7 @@ class Investigator:
         try:
             self._investigate(failure, tries)
         except TargetDown as stopped:
-            self.outages.wait_out()  # (a pause window is waited out before the next journey)
+            self.outages.wait_out(discarded=0)  # (a pause window is waited out before the next journey)
             # What the outage made fail is no finding; the failure itself is tried again soon.
             self.met = {key: met for key, met in self.met.items() if unavailable_reason(met) is None}
             self.held[failure.fingerprint.id] = _Held(failure=failure, due=self.explored() + 1, tries=tries - 1)

@@ -45,8 +45,8 @@ class OutageWatch:
         self.emit = emit
         self.run_id = run_id
         self.deadline = deadline
-        self.discarded = 0  # journeys the current outage cut short
         self.incidents: list[OutageEnded] = []
+        self._recorded = None  # the breaker's incident last recorded: one left open is not recorded twice
 
     def down_for(self, failure: StepFailure) -> bool:
         """Did ``failure`` come from the target being down? (Probes the target once, if it might.)"""
@@ -60,13 +60,13 @@ class OutageWatch:
         except Paused:
             return True  # a pause began: no probe may go, and the journey is discarded like an outage's
 
-    def wait_out(self) -> None:
-        """Wait until the target answers again (or the run's time is spent); one incident."""
+    def wait_out(self, *, discarded: int) -> None:
+        """Wait until the target answers again (or the run's time is spent); one incident.
+        ``discarded``: the exploring journeys the outage cut short (0 for an investigation)."""
         breaker = self.breaker
-        if breaker is None or breaker.incident is None:
+        if breaker is None or breaker.incident is None or breaker.incident is self._recorded:
             return
-        incident = breaker.incident
-        self.discarded += 1
+        incident = self._recorded = breaker.incident
         self.emit(OutageStarted(run_id=self.run_id, reason=incident.reason, started_at=incident.started_at))
         ended = breaker.wait_out(deadline=self.deadline)
         resolved = ended is not None and ended.ended_at is not None
@@ -74,7 +74,6 @@ class OutageWatch:
             self.emit(Notice(run_id=self.run_id, message="the run's time was spent while the target was down"))
         event = OutageEnded(run_id=self.run_id, reason=incident.reason, started_at=incident.started_at,
                             ended_at=incident.ended_at, probes=incident.probes,
-                            journeys_discarded=self.discarded)
-        self.discarded = 0
+                            journeys_discarded=discarded)
         self.incidents.append(event)
         self.emit(event)
