@@ -70,7 +70,7 @@ def render_pytest(failure: Failure, *, model: str, target: str) -> str:
     inner = _body(script)
     tag_lines = [f"    tag{n} = TAG + \"x{n}\"" for n in range(1, script.tags + 1)]
     sessions = ", ".join(f"httpx.Client(base_url=TARGET, timeout=30) as {name}" for name in _clients(script))
-    uses_basic = _uses(script, BasicAuth)
+    uses_basic = any(isinstance(value, BasicAuth) for value in script.values())
     lines = [
         _header(failure, model=model, target=target),
         *(["import base64"] if uses_basic else []),
@@ -115,19 +115,6 @@ def _client(actor: str | None) -> str:
 def _clients(script: Script) -> list[str]:
     names = [_client(request.actor) for step in script.steps for request in (*step.requests, *step.cleanups)]
     return list(dict.fromkeys(names)) or ["client"]
-
-
-def _uses(script: Script, kind: type) -> bool:
-    def found(node: Any) -> bool:
-        if isinstance(node, kind):
-            return True
-        if isinstance(node, dict):
-            return any(found(v) for v in node.values())
-        if isinstance(node, (list, tuple)):
-            return any(found(v) for v in node)
-        return False
-    return any(found(list(request.headers.values())) for step in script.steps
-               for request in (*step.requests, *step.cleanups))
 
 
 PATH_HELPER = [

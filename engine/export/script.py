@@ -128,29 +128,31 @@ class Script:
     def failing_step(self) -> ScriptStep:
         return self.steps[-1]
 
-    def secrets(self) -> list[Secret]:
-        found: dict[str, Secret] = {}
-
-        def walk(node: Any) -> None:
-            if isinstance(node, Secret):
-                found.setdefault(node.name, node)
-            elif isinstance(node, Text):
-                for part in node.parts:
-                    walk(part)
+    def values(self):
+        """Every run-time value in the script (requests, clean-ups, expectations), nested ones too."""
+        def walk(node: Any):
+            yield node
+            if isinstance(node, Text):
+                children = node.parts
             elif isinstance(node, BasicAuth):
-                walk([node.user, node.password])
+                children = (node.user, node.password)
             elif isinstance(node, dict):
-                for item in node.values():
-                    walk(item)
+                children = tuple(node.values())
             elif isinstance(node, (list, tuple)):
-                for item in node:
-                    walk(item)
+                children = node
+            else:
+                children = ()
+            for child in children:
+                yield from walk(child)
 
         for step in self.steps:
             for request in (*step.requests, *step.cleanups):
-                walk([request.path_vars, request.params, request.json, request.headers])
+                yield from walk([request.path_vars, request.params, request.json, request.headers])
             for check in step.checks:
-                walk(check.expected)
+                yield from walk(check.expected)
+
+    def secrets(self) -> list[Secret]:
+        found = {node.name: node for node in self.values() if isinstance(node, Secret)}  # equal by name
         return sorted(found.values(), key=lambda secret: secret.name)
 
     @property
