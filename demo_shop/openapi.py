@@ -18,6 +18,7 @@ SUCCESS_DESCRIPTIONS = {200: "OK", 201: "Created", 204: "No content"}
 ERROR_DESCRIPTIONS = {
     400: "The body is not valid JSON",
     401: "Missing, unknown or revoked bearer token",
+    403: "Only the shop's operator may do this",
     404: "The resource does not exist (or is not yours)",
     409: "Conflicts with the current state",
     422: "A field failed validation",
@@ -278,7 +279,21 @@ OPERATIONS: list[tuple[str, str, dict[str, Any]]] = [
     (
         "DELETE",
         "/api/reviews/{review_id}",
-        _operation("delete_review", "Delete one of the caller's reviews", 204, auth=True, errors=(404,)),
+        _operation("delete_review", "Delete one of the caller's reviews (the operator: any review)", 204,
+                   auth=True, errors=(404,)),
+    ),
+    (
+        "DELETE",
+        "/api/users/{user_id}",
+        _operation("delete_user", "The operator deletes an account, with its reviews and cart", 204,
+                   auth=True, errors=(403, 404)),
+    ),
+    (
+        "GET",
+        "/api/operator/inventory",
+        _operation("inventory", "The operator lists live accounts and reviews", 200,
+                   _object({"users": _array(_string()), "reviews": _array(_string())}),
+                   auth=True, errors=(403,)),
     ),
     (
         "GET",

@@ -54,6 +54,7 @@ class Request:
     params: dict[str, str] = field(default_factory=dict)
     user: User | None = None  # set by the router on authenticated routes
     token: str = ""
+    operator: bool = False  # signed in with the shop's operator token
 
     def cookie(self, name: str) -> str:
         jar = SimpleCookie()

@@ -17,7 +17,8 @@ from engine.errors import SubscriberError
 from engine.records import Failure, StepRecord
 
 __all__ = [
-    "Event", "RunStarted", "RoundStarted", "JourneyStarted", "StepFinished", "CleanupFinished",
+    "Event", "RunStarted", "RoundStarted", "JourneyStarted", "StepFinished", "CleanupRegistered",
+    "CleanupWithdrawn", "CleanupFinished",
     "JourneyFinished", "FailureFound", "Notice", "OutageStarted", "OutageEnded", "RateChanged", "RunFinished",
     "ReplayFinished", "Subscriber", "EventBus",
 ]
@@ -68,6 +69,38 @@ class StepFinished(Event):
 
 
 @attrs.frozen(kw_only=True)
+class CleanupRegistered(Event):
+    """A step created something and said what removes it: the clean-up ledger keeps it at once.
+
+    ``crash_only``: the model's teardown removes it when the journey ends (``step.created``);
+    only ``journeys cleanup`` sends it, for a run that died first. ``auth`` says how the actor
+    was signed in (the scheme, never the credential).
+    """
+
+    journey: int
+    phase: str
+    ledger_id: str
+    actor: str
+    step: int
+    action: str
+    method: str
+    template: str
+    path_vars: dict[str, Any]
+    path: str
+    auth: dict[str, Any] | None
+    crash_only: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class CleanupWithdrawn(Event):
+    """A registered clean-up is no longer needed (withdrawn, or the teardown that removes it ran)."""
+
+    journey: int
+    ledger_id: str
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
 class CleanupFinished(Event):
     journey: int
     actor: str
@@ -77,6 +110,7 @@ class CleanupFinished(Event):
     ok: bool
     created_by_step: int | None = None  # the journey step that registered it; None for a teardown
     created_by_action: str | None = None
+    ledger_id: str | None = None  # the clean-up ledger's entry it settles (None for a teardown's request)
 
 
 @attrs.frozen(kw_only=True)

@@ -43,6 +43,8 @@ def sign_up(step, name, email, password):
     step.expect_field(r, "email", "==", email)
     body = r.json()
     step.authenticate(body["token"])
+    # The teardown deletes the account; if the run dies first, `journeys cleanup` does, as operator.
+    step.created("DELETE", "/api/users/{user_id}", user_id=body["user_id"])
     accounts = step.me.get("accounts", []) + [(email, password)]  # for the clean-up
     step.me.clear()
     step.me.update(user_id=body["user_id"], email=email, password=password, deleted=False,
@@ -214,6 +216,13 @@ def delete_test_accounts(step):
             step.authenticate(r.json()["token"])
             step.delete("/api/account")
             step.authenticate(None)
+
+
+@model.cleanup_login
+def as_shop_operator(step):
+    """After a crash, `journeys cleanup` removes what the run left as the shop's operator, whose
+    token only the environment holds (`journeys demo serve` reads the same variable)."""
+    step.authenticate(step.secret("SHOP_OPERATOR_TOKEN"))
 
 
 # --- invariants: checked on every response of every step ------------------------------------------

@@ -16,9 +16,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_journeys(*args: str, cwd: Path | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
+def run_journeys(*args: str, cwd: Path | None = None, timeout: float = 900, env_extra: dict | None = None,
+                 env_remove: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in env_remove}
     return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True,
-                          cwd=cwd or ROOT, timeout=timeout, env={**os.environ, "COLUMNS": "200"})
+                          cwd=cwd or ROOT, timeout=timeout, env={**env, **(env_extra or {}), "COLUMNS": "200"})
 
 
 def run_reproduction(path: Path, app) -> subprocess.CompletedProcess:

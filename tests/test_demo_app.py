@@ -335,9 +335,9 @@ def test_openapi_lists_every_route(make_client: MakeClient) -> None:
         for method, operation in item.items()
         if method != "parameters"
     }
-    assert len(operations) == len(ROUTES) == 23
+    assert len(operations) == len(ROUTES) == 25
     for method, path in operations:
-        concrete = path.replace("{product_id}", "prd_mug").replace("{order_id}", "o").replace("{review_id}", "r")
+        concrete = path.replace("{product_id}", "prd_mug").replace("{order_id}", "o").replace("{review_id}", "r").replace("{user_id}", "u")
         assert any(r.method == method and r.pattern.fullmatch(concrete) for r in ROUTES), (method, path)
     operation_ids = {operation["operationId"] for operation in operations.values()}
     expected = {"sign_up", "log_in", "add_to_cart", "remove_from_cart", "apply_coupon", "checkout", "view_order"}

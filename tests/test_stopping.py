@@ -12,6 +12,7 @@ import pytest
 
 from demo_shop import DemoShop, start_in_thread
 from engine.store import connect
+from engine.store.ledger import read_ledger
 
 from .conftest import ROOT
 
@@ -45,6 +46,10 @@ def test_one_signal_stops_the_run_well(tmp_path, which):
     # Every account the journeys created was deleted by their clean-ups, the last journey's too.
     users = list(shop._users.values())
     assert users and all(user.deleted for user in users), sum(not user.deleted for user in users)
+    # The ledger agrees: the run ended, and every clean-up still open was sent (and refused).
+    ledger = read_ledger(tmp_path / "journeys-store")
+    assert [run.state() for run in ledger.runs.values()] == ["finished"]
+    assert all(entry.attempts for entry in ledger.open_entries()), ledger.open_entries()
 
 
 def test_a_second_signal_stops_at_once_and_the_store_stays_readable(tmp_path):

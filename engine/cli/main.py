@@ -19,6 +19,7 @@ import duckdb
 
 from demo_shop.app import BUGS as DEMO_BUGS
 from engine import __version__
+from engine.cli.cleanup_command import cleanup
 from engine.cli.failure_commands import COMMANDS
 from engine.cli.project import DEFAULT_PROJECT, default_map, effective_settings, load_project
 from engine.cli.heartbeat import Heartbeat
@@ -33,7 +34,8 @@ from engine.http.client import allowed_host, open_target, preflight
 from engine.http.schedule import rate_cap_for
 from engine.model.graph import to_dot, to_mermaid
 from engine.store import StoreWriter, connect, store_path
-from engine.store.report import print_report, print_table
+from engine.store.ledger import read_ledger
+from engine.store.report import print_cleanups, print_report, print_table
 from engine.failures.stored import known_failures
 from engine.walk.explorer import ExploreSettings, Explorer, default_user_agent
 
@@ -250,6 +252,7 @@ def report(store, since) -> None:
     except JourneysError as error:
         fail(error)
     print_report(connection, since_s=since)
+    print_cleanups(connection, read_ledger(store_path(store)), since_s=since)
 
 
 @cli.command()
@@ -309,24 +312,29 @@ def demo() -> None:
 @click.option("--bug", "only", multiple=True, metavar="NAME",
               type=click.Choice(DEMO_BUGS),
               help="Exactly these seeded bugs (repeatable), instead of the default set.")
-def demo_serve(host, port, bugs, seed, only) -> None:
+@click.option("--operator-token-env", default="SHOP_OPERATOR_TOKEN", show_default=True, metavar="NAME",
+              help="The environment variable holding the operator's bearer token (who may delete any "
+                   "account or review: journeys cleanup signs in as the operator); unset: no operator.")
+def demo_serve(host, port, bugs, seed, only, operator_token_env) -> None:
     """Serve the demo shop over HTTP until interrupted."""
     from demo_shop import DemoShop, serve
 
     if only:
         bugs = only
+    operator_token = os.environ.get(operator_token_env) or None
 
     def ready(url: str) -> None:
         state = (", ".join(bugs) if only else "on") if bugs else "off (fixed build)"
-        click.echo(f"demo shop listening on {url} (seeded bugs {state}); Ctrl-C to stop", err=True)
+        operator = f"; operator token from ${operator_token_env}" if operator_token else ""
+        click.echo(f"demo shop listening on {url} (seeded bugs {state}{operator}); Ctrl-C to stop", err=True)
 
     try:
-        serve(DemoShop(bugs=bugs, seed=seed), host=host, port=port, ready=ready)
+        serve(DemoShop(bugs=bugs, seed=seed, operator_token=operator_token), host=host, port=port, ready=ready)
     except OSError as error:
         fail(ConfigError(f"cannot listen on {host}:{port}: {error.strerror or error}"))
 
 
-for command in COMMANDS:
+for command in (*COMMANDS, cleanup):
     cli.add_command(command)
 
 

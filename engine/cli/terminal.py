@@ -20,7 +20,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.text import Text
 
-from engine.events import (Event, FailureFound, JourneyFinished, Notice, OutageEnded, OutageStarted, RateChanged, RoundStarted,
+from engine.events import (CleanupFinished, Event, FailureFound, JourneyFinished, Notice, OutageEnded, OutageStarted, RateChanged, RoundStarted,
                            RunFinished, RunStarted, StepFinished)
 from engine.export.pytest_file import no_file, reproduction_path
 from engine.failures.left_behind import describe
@@ -48,6 +48,7 @@ class TerminalView:
         self.steps = 0
         self.failures: list[Failure] = []
         self.phase = "exploring"
+        self.cleanups = Counter()  # clean-up requests: "ok" and "failed"
 
     # --- events ---------------------------------------------------------------------------
     def handle(self, event: Event) -> None:
@@ -59,6 +60,8 @@ class TerminalView:
             self.journeys += 1
             self.explored += event.phase == "explore"
             self._refresh()
+        elif isinstance(event, CleanupFinished) and event.ledger_id is not None:  # not a teardown's request
+            self.cleanups["ok" if event.ok else "failed"] += 1
         elif isinstance(event, RunStarted):
             self._started(event)
         elif isinstance(event, RoundStarted):
@@ -163,6 +166,11 @@ class TerminalView:
             console.print(f"[yellow]{len(event.outages)} availability incident(s)[/] (the target was down "
                           f"{total:,.0f}s in all; waited out, not failures): "
                           + "; ".join(escape(outage.reason) for outage in event.outages))
+        if self.cleanups["failed"]:
+            total = self.cleanups["failed"] + self.cleanups["ok"]
+            console.print(f"[yellow]{self.cleanups['failed']} of {total} clean-up request(s) failed[/]: what they "
+                          "should have removed may still be on the target (`journeys report` lists them; "
+                          "`journeys cleanup --all` tries the ledger's open ones again)")
         if any(f.reproducible for f in event.failures) and self.reproductions_dir:
             console.print(f"Standalone reproductions (pytest + httpx) in [bold]{escape(self.reproductions_dir)}/[/]; "
                           f"run one with JOURNEYS_TARGET=<url> pytest <file>")

@@ -92,6 +92,7 @@ class Model:
         self.invariants: list[Invariant] = []
         self.teardowns: list[Callable[..., Any]] = []
         self.resetter: Action | None = None
+        self.cleanup_login_function: Callable[..., Any] | None = None  # @model.cleanup_login
         self.resources: dict[str, ResourceKind] = {}
 
     def resource(self, name: str) -> ResourceKind:
@@ -166,6 +167,19 @@ class Model:
         file, line = _where(function)
         self.resetter = Action(name="reset", sources=tuple(self.states), target=None, data={},
                                precondition=None, produces=None, function=function, file=file, line=line)
+        return function
+
+    def cleanup_login(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """Declare ``function(step)``: how ``journeys cleanup`` signs in as ``step.actor`` to remove
+        what a crashed run left behind.
+
+        The clean-up ledger never holds a credential, only who made the request and how they were
+        signed in; after a crash the sweep calls this once per actor and sends that actor's
+        remaining clean-ups with the session it sets up. Sign in as an operator who may delete test
+        data (``step.authenticate(step.secret("SHOP_OPERATOR_TOKEN"))``), or as the actor itself
+        with credentials kept in environment variables.
+        """
+        self.cleanup_login_function = function
         return function
 
     def actions_from(self, state: str) -> tuple[Action, ...]:

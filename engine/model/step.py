@@ -2,13 +2,15 @@
 
 ``step.get/post/...`` send requests through the one request path (``engine.http.client``),
 ``step.me`` and ``step.shared`` are memory, ``step.unique`` tags test data,
-``step.cleanup`` registers what removes it, and ``step.expect_*`` record checks. The runner
+``step.cleanup`` registers what removes it (``step.created`` what only a crashed run's
+sweep removes), and ``step.expect_*`` record checks. The runner
 that drives a journey (``engine.walk.journey.JourneyRunner``) builds one ``StepContext`` per
 step; this module knows it only through the attributes it reads.
 """
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -24,7 +26,7 @@ from engine.walk.memory import Memory
 if TYPE_CHECKING:
     from engine.walk.journey import JourneyRunner
 
-__all__ = ["StepContext", "InvariantCheck", "CleanupHandle", "StepAborted"]
+__all__ = ["StepContext", "InvariantCheck", "CleanupHandle", "StepAborted", "session_auth"]
 
 
 def credential_header(session: Session, given: dict[str, str], journey: int):
@@ -53,16 +55,38 @@ def credential_header(session: Session, given: dict[str, str], journey: int):
 class CleanupHandle:
     """A registered clean-up; ``cancel()`` withdraws it (safe to call twice)."""
 
-    def __init__(self, pending: list, entry: tuple, recorded: tuple[int, int], withdrawn: list) -> None:
-        self._pending = pending
-        self._entry = entry
+    def __init__(self, runner: JourneyRunner, entry: tuple | None, recorded: tuple[int, int] | None,
+                 ledger_id: str) -> None:
+        self._runner = runner
+        self._entry = entry          # None for what only the ledger keeps (``step.created``)
         self._recorded = recorded    # (step index, position in its cleanup_requests)
-        self._withdrawn = withdrawn  # the runner's: what the step now running withdrew
+        self._ledger_id = ledger_id
 
     def cancel(self) -> None:
-        if any(item is self._entry for item in self._pending):
-            self._pending[:] = [item for item in self._pending if item is not self._entry]
-            self._withdrawn.append(self._recorded)
+        runner = self._runner
+        if self._entry is None:
+            kept = [entry for entry in runner.crash_only if entry[1] != self._ledger_id]
+            if len(kept) < len(runner.crash_only):
+                runner.crash_only[:] = kept
+                runner.withdraw(self._ledger_id, "withdrawn by the model")
+        elif any(item is self._entry for item in runner.cleanups):
+            runner.cleanups[:] = [item for item in runner.cleanups if item is not self._entry]
+            runner.withdrawn.append(self._recorded)
+            runner.withdraw(self._ledger_id, "withdrawn by the model")
+
+
+def session_auth(session: Session) -> dict[str, Any] | None:
+    """How a session signs its requests, for the clean-up ledger: the scheme, never the secret."""
+    credentials = session.credentials
+    if isinstance(credentials, Bearer) and credentials.token:
+        return {"scheme": "bearer"}
+    if isinstance(credentials, Basic):
+        return {"scheme": "basic"}
+    if isinstance(credentials, ApiKey):
+        return {"scheme": "header", "header": credentials.header}
+    if isinstance(credentials, CustomAuth):
+        return {"scheme": "custom"}
+    return {"scheme": "cookie"} if len(session.cookies) else None
 
 
 class StepAborted(Exception):
@@ -184,6 +208,8 @@ class StepContext:
 
         Keep the handle to withdraw it (``handle.cancel()``) once a later step made
         it unnecessary, e.g. an order returned or an account deleted with its data.
+        It goes into the clean-up ledger at once, so ``journeys cleanup`` can send it
+        if the run dies before the journey ends.
         """
         self.cleanups_registered += 1
         runner = self._runner
@@ -198,13 +224,36 @@ class StepContext:
         self.cleanup_requests.append({"method": method, "template": template, "path_vars": plain(path_vars),
                                       "headers": recorded_headers, "links": links, "auth": auth,
                                       "actor": self.actor})
+        ledger_id = runner.register_cleanup(self.actor, self.action, method, template, plain(path_vars),
+                                            session_auth(session), crash_only=False)
         # The clean-up runs as the actor was when it registered it (signed in, with its cookies then).
         as_then = Session(cookies=httpx.Cookies(session.cookies), credentials=session.credentials)
         entry = (self.actor, as_then, plain(headers), method, template, path_vars, len(self._runner.steps),
-                 self.action)
+                 self.action, ledger_id)
         self._runner.cleanups.append(entry)
         recorded = (len(self._runner.steps), len(self.cleanup_requests) - 1)
-        return CleanupHandle(self._runner.cleanups, entry, recorded, self._runner.withdrawn)
+        return CleanupHandle(runner, entry, recorded, ledger_id)
+
+    def created(self, method: str, template: str, **path_vars: Any) -> CleanupHandle:
+        """Tell the clean-up ledger what removes something the model's teardown deletes.
+
+        Nothing is sent when the journey ends (the teardown does that, e.g. it logs in
+        again and deletes the account); only ``journeys cleanup`` sends it, for a run
+        that died before its teardown ran, signed in by ``@model.cleanup_login``.
+        """
+        runner = self._runner
+        ledger_id = runner.register_cleanup(self.actor, self.action, method, template, plain(path_vars),
+                                            session_auth(runner.sessions[self.actor]), crash_only=True)
+        runner.crash_only.append((self.actor, ledger_id))
+        return CleanupHandle(runner, None, None, ledger_id)
+
+    @staticmethod
+    def secret(name: str) -> str:
+        """The value of environment variable ``name`` (a credential the model must not hold)."""
+        value = os.environ.get(name)
+        if not value:
+            raise LookupError(f"environment variable {name} is not set")
+        return value
 
     # --- checks ----------------------------------------------------------------------------
     def _index(self, response: httpx.Response) -> int | None:

@@ -123,3 +123,24 @@ def print_report(connection: duckdb.DuckDBPyConnection, since_s: float, console:
     print_table(["model", "action", "edge", "hits"], data["coverage"],
                 title=f"Edge coverage: {len(covered)} of {len(data['coverage'])} edges walked",
                 console=console)
+
+
+def print_cleanups(connection: duckdb.DuckDBPyConnection, ledger, since_s: float,
+                   console: Console | None = None) -> None:
+    """Clean-ups that failed in the period, and what the ledger says is still on the target."""
+    console = console or wide_console()
+    since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=since_s)
+    failed, total = connection.execute("""
+        SELECT count(*) FILTER (WHERE NOT cleaned), count(*) FROM cleanups
+        WHERE created_by_step IS NOT NULL AND cleaned_at >= ?""", [since]).fetchone()
+    open_by_run: dict[str, int] = {}
+    for entry in ledger.open_entries():
+        if entry.registered_at >= since.timestamp():
+            open_by_run[entry.run_id] = open_by_run.get(entry.run_id, 0) + 1
+    console.print(f"[bold]Clean-ups[/]: {failed} of {total} request(s) failed; "
+                  f"{sum(open_by_run.values())} ledger entr(ies) still open"
+                  + (" (`journeys cleanup --all` sends them again)" if open_by_run else ""))
+    rows = [(run, (ledger.runs[run].state() if run in ledger.runs else "unknown"), count)
+            for run, count in sorted(open_by_run.items())]
+    if rows:
+        print_table(["run", "state", "open"], rows, console=console)

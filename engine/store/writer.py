@@ -23,11 +23,12 @@ from typing import Any, Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.events import (CleanupFinished, Event, FailureFound, JourneyFinished, OutageEnded, ReplayFinished,
-                      RunFinished, RunStarted, StepFinished)
+from engine.events import (CleanupFinished, CleanupRegistered, CleanupWithdrawn, Event, FailureFound,
+                           JourneyFinished, OutageEnded, ReplayFinished, RunFinished, RunStarted, StepFinished)
 from engine.redact import redact_data, redact_text
 from engine.export.report_json import failure_as_dict
 from engine.store.layout import StoreLayout, write_atomically
+from engine.store.ledger import LedgerWriter
 from engine.store.schema import TABLES, timestamp
 
 __all__ = ["StoreWriter"]
@@ -55,9 +56,18 @@ class StoreWriter:
         self._thread = threading.Thread(target=self._loop, name="journeys-store", daemon=True)
         self._thread.start()
         self.layout.collect_garbage()
+        self.ledger = LedgerWriter(self.layout.root)  # written at once, not batched: see ``ledger``
 
     # --- the hot path ----------------------------------------------------------------------
     def handle(self, event: Event) -> None:
+        if isinstance(event, (CleanupRegistered, CleanupWithdrawn, CleanupFinished, RunStarted, RunFinished)):
+            try:
+                self.ledger.handle(event)
+            except OSError as error:  # a full disk must not kill the walk; but a crash could now lose it
+                self._error(f"could not write the clean-up ledger: {error}")
+        self._buffer(event)
+
+    def _buffer(self, event: Event) -> None:
         row = self._row(event)
         if row is None:
             return
@@ -168,6 +178,7 @@ class StoreWriter:
         self._wake.set()
         self._thread.join(timeout=60)
         self.flush()
+        self.ledger.close()
         if self._run_id is not None:
             try:
                 self.layout.merge_run(self._run_id)

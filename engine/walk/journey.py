@@ -28,10 +28,11 @@ import attrs
 
 from engine.model.checks import CheckFailed
 from engine.errors import JourneysError
-from engine.events import CleanupFinished, Event, JourneyFinished, JourneyStarted, StepFinished
+from engine.events import (CleanupFinished, CleanupRegistered, CleanupWithdrawn, Event, JourneyFinished,
+                           JourneyStarted, StepFinished)
 from engine.model.declare import Action, Model
 from engine.http.breaker import TargetDown
-from engine.http.client import TargetClient
+from engine.http.client import TargetClient, expand_path
 from engine.http.session import Session
 from engine.http.provenance import plain
 from engine.model.step import InvariantCheck, StepAborted, StepContext
@@ -68,6 +69,7 @@ class StepFailure:
 
 
 _JOURNEY_TOKENS = itertools.count(1)
+_LEDGER_IDS = itertools.count(1)
 
 
 class Tagger:
@@ -113,6 +115,7 @@ class JourneyRunner:
         self.pools: dict[str, list[Resource]] = {kind: [] for kind in model.resources}
         self.cleanups: list[tuple] = []
         self.withdrawn: list[tuple[int, int]] = []  # clean-ups the running step withdrew
+        self.crash_only: list[tuple[str, str]] = []  # (actor, ledger id) the teardown settles (step.created)
         self.choices: list[tuple[str, Action] | None] = []  # what each Hypothesis step chose
         self.ended = False
         self.outage = False  # the target went down during the journey: it is discarded
@@ -251,13 +254,28 @@ class JourneyRunner:
             return resource
         return None
 
+    def register_cleanup(self, actor: str, action: str, method: str, template: str, path_vars: dict,
+                         auth: dict | None, *, crash_only: bool) -> str:
+        """Put a clean-up in the ledger (an event its subscriber writes at once); its ledger id."""
+        ledger_id = f"{self.run_id}-{next(_LEDGER_IDS)}"
+        self.emit(CleanupRegistered(run_id=self.run_id, journey=self.journey, phase=self.phase,
+                                    ledger_id=ledger_id, actor=actor, step=len(self.steps), action=action,
+                                    method=method, template=template, path_vars=path_vars,
+                                    path=expand_path(template, path_vars), auth=auth, crash_only=crash_only))
+        return ledger_id
+
+    def withdraw(self, ledger_id: str, reason: str) -> None:
+        self.emit(CleanupWithdrawn(run_id=self.run_id, journey=self.journey, ledger_id=ledger_id,
+                                   reason=reason))
+
     def _cleaned(self, actor: str, method: str, path: str, status: int | None, *,
-                 created_by_step: int | None = None, created_by_action: str | None = None) -> None:
+                 created_by_step: int | None = None, created_by_action: str | None = None,
+                 ledger_id: str | None = None) -> None:
         ok = status is not None and (status < 300 or status in (404, 410))
         self.emit(CleanupFinished(run_id=self.run_id, journey=self.journey, actor=actor,
                                   method=method, path=path, status=status, ok=ok,
                                   created_by_step=created_by_step,
-                                  created_by_action=created_by_action))
+                                  created_by_action=created_by_action, ledger_id=ledger_id))
 
     def _check_invariants(self, context: StepContext) -> CheckRecord | None:
         for index, response in enumerate(context.responses):
@@ -300,7 +318,7 @@ class JourneyRunner:
         """Run clean-ups (newest first), then the model's teardowns; never raises."""
         if self.inert_journey:
             return
-        for actor, session, headers, method, template, path_vars, step, action in reversed(self.cleanups):
+        for actor, session, headers, method, template, path_vars, step, action, ledger_id in reversed(self.cleanups):
             try:
                 response, record = self.client.send(method, template, path_vars=plain(path_vars),
                                                     headers=headers, action=f"clean-up of {action}",
@@ -309,17 +327,24 @@ class JourneyRunner:
                 response, record = None, None
             status = response.status_code if response is not None else None
             self._cleaned(actor, method, record.path if record else template, status,
-                          created_by_step=step, created_by_action=action)
+                          created_by_step=step, created_by_action=action, ledger_id=ledger_id)
         self.cleanups.clear()
+        settled = dict.fromkeys(self.model.actors, True)  # the actor's teardowns ran and none failed
         for teardown in self.model.teardowns:
             for actor in self.model.actors:
                 context = StepContext(self, actor, f"teardown:{teardown.__name__}")
                 try:
                     teardown(context)
                 except Exception:  # reported through the requests it made, never raised
-                    pass
+                    settled[actor] = False
                 for record in context.requests:
                     self._cleaned(actor, record.method, record.path, record.status)
+                    settled[actor] &= record.status is not None and record.status < 500
+        # What the teardown removes leaves the ledger once it ran; if it failed, a sweep tries again.
+        for actor, ledger_id in self.crash_only:
+            if settled[actor]:
+                self.withdraw(ledger_id, "the teardown ran")
+        self.crash_only.clear()
         self.emit(JourneyFinished(run_id=self.run_id, journey=self.journey, phase=self.phase,
                                   steps=len(self.steps), outcome=self.outcome,
                                   fingerprint=self.fingerprint,
