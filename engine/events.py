@@ -20,7 +20,7 @@ __all__ = [
     "Event", "RunStarted", "RoundStarted", "JourneyStarted", "StepFinished", "CleanupRegistered",
     "CleanupWithdrawn", "CleanupFinished",
     "JourneyFinished", "FailureFound", "Notice", "OutageStarted", "OutageEnded", "RateChanged", "RunFinished",
-    "ReplayFinished", "Subscriber", "EventBus",
+    "ReplayFinished", "FailureRegressed", "Subscriber", "EventBus",
 ]
 
 
@@ -177,6 +177,7 @@ class RunFinished(Event):
     stop_reason: str
     outages: tuple[OutageEnded, ...] = ()  # availability incidents: never failures
     known_met: tuple[str, ...] = ()  # failures from the store (continuous runs) this run met again
+    regressed: tuple[str, ...] = ()  # of those, the ones the store had as fixed (or a re-check found fixed)
 
     @property
     def exit_code(self) -> int:
@@ -185,7 +186,7 @@ class RunFinished(Event):
 
 @attrs.frozen(kw_only=True)
 class ReplayFinished(Event):
-    """A stored failure's path was replayed (``journeys replay``): what came of it."""
+    """A stored failure's path was replayed (``journeys replay``, or a continuous run's re-check)."""
 
     fingerprint: str
     target: str
@@ -195,6 +196,15 @@ class ReplayFinished(Event):
     verdict: str  # "still failing", "fixed", "flaky" or "inconclusive"
     notes: tuple[str, ...] = ()
     setup: bool = False  # left-behind state: the creating journey was walked first
+
+
+@attrs.frozen(kw_only=True)
+class FailureRegressed(Event):
+    """A failure known to be fixed fails again: met by an exploring journey, or by a re-check."""
+
+    fingerprint: str
+    summary: str  # "action: check"
+    how: str      # "met while exploring" or "re-check: still failing (3 of 3 replays failed)"
 
 
 class Subscriber(Protocol):

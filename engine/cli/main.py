@@ -36,7 +36,7 @@ from engine.model.graph import to_dot, to_mermaid
 from engine.store import StoreWriter, connect, store_path
 from engine.store.ledger import read_ledger
 from engine.store.report import print_cleanups, print_report, print_table
-from engine.failures.stored import known_failures
+from engine.failures.stored import fixed_failures, known_failures
 from engine.walk.explorer import ExploreSettings, Explorer, default_user_agent
 
 __all__ = ["main", "cli"]
@@ -113,7 +113,13 @@ def cli(ctx: click.Context, project: str | None) -> None:
               help="How often the heartbeat file is written.")
 @click.option("--forever", is_flag=True,
               help="Continuous: explore in rounds until stopped (or --duration), past the failures the store "
-                   "already knows (they are not shrunk or reported again).")
+                   "already knows (they are not shrunk or reported again; they are re-checked).")
+@click.option("--recheck-every", "recheck_every", type=Duration(), default="1h", show_default=True,
+              help="Continuous: replay the store's known failures at the start and this often, so the store "
+                   "knows which are still failing, fixed, or regressed.")
+@click.option("--recheck-times", type=click.IntRange(min=1, max=100), default=3, show_default=True,
+              help="Replays of each known failure in one re-check.")
+@click.option("--no-recheck", is_flag=True, help="Continuous: never re-check the known failures.")
 @click.option("--examples-db", default=".journeys/examples", show_default=True,
               help="Hypothesis example database, so known failures are tried first next time.")
 @click.option("--no-examples-db", is_flag=True, help="Do not read or write the example database.")
@@ -125,7 +131,7 @@ def cli(ctx: click.Context, project: str | None) -> None:
 def explore(model_spec, target, journeys, max_steps, seed, duration, replays, shrink_budget, allow_hosts,
             run_header, user_agent, timeout_s, rate, schedule, timezone_name, mask_fields, no_mask_contacts,
             probe_path, breaker_after, breaker_slow, breaker_max_wait, no_breaker, reset, out_dir, forever,
-            heartbeat_path, heartbeat_every,
+            heartbeat_path, heartbeat_every, recheck_every, recheck_times, no_recheck,
             examples_db, no_examples_db, json_path, demo_bugs, store, no_store) -> None:
     """Explore MODEL (a .py file under models/, or the project file's model) against --target."""
     if model_spec is None:
@@ -148,6 +154,7 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
                                run_header=run_header, user_agent=user_agent, run_id=run_id, rate=rate,
                                schedule=tuple(schedule), timezone=timezone_name, mask_fields=tuple(mask_fields),
                                mask_contacts=not no_mask_contacts, forever=forever,
+                               recheck_every_s=None if no_recheck else recheck_every, recheck_times=recheck_times,
                                breaker=None if no_breaker else BreakerSettings(
                                    consecutive=breaker_after, max_wait_s=breaker_max_wait, slow_s=breaker_slow,
                                    probe_path=probe_path if probe_path.startswith("/") else "/" + probe_path))
@@ -168,13 +175,14 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
         except OSError as error:
             opened.close()
             fail(ConfigError(f"cannot open the store at {str(store_path(store))!r}: {error}"))
-    known = ()
+    known, fixed = (), frozenset()
     if forever:
         try:
-            known = tuple(known_failures(connect(store)))
+            connection = connect(store)
+            known, fixed = tuple(known_failures(connection, model.name)), fixed_failures(connection)
         except JourneysError:
-            known = ()  # a store with nothing in it yet
-    explorer = Explorer(model, opened, bus, settings, rate_cap=rate_cap, known=known)
+            pass  # a store with nothing in it yet
+    explorer = Explorer(model, opened, bus, settings, rate_cap=rate_cap, known=known, fixed=fixed)
     try:
         with stopping_well(explorer):  # until the store is closed: a signal then is handled too
             try:

@@ -20,8 +20,9 @@ from rich.live import Live
 from rich.markup import escape
 from rich.text import Text
 
-from engine.events import (CleanupFinished, Event, FailureFound, JourneyFinished, Notice, OutageEnded, OutageStarted, RateChanged, RoundStarted,
-                           RunFinished, RunStarted, StepFinished)
+from engine.events import (CleanupFinished, Event, FailureFound, FailureRegressed, JourneyFinished, Notice,
+                           OutageEnded, OutageStarted, RateChanged, ReplayFinished, RoundStarted, RunFinished,
+                           RunStarted, StepFinished)
 from engine.export.pytest_file import no_file, reproduction_path
 from engine.failures.left_behind import describe
 from engine.records import FAILURE_KINDS, Failure, StepRecord
@@ -73,6 +74,13 @@ class TerminalView:
                         f"— {failure.kind} ({failure.tally}), {len(failure.steps)} step(s)")
         elif isinstance(event, Notice):
             self._print(f"[yellow]note:[/] {escape(event.message)}")
+        elif isinstance(event, ReplayFinished):  # a continuous run re-checking a known failure
+            colour = {"fixed": "green", "still failing": "red", "flaky": "yellow"}.get(event.verdict, "yellow")
+            self._print(f"[cyan]re-check[/] [bold]{event.fingerprint}[/]: [{colour}]{escape(event.verdict)}[/] "
+                        f"({event.replays_failed} of {event.replays_run} replays failed)")
+        elif isinstance(event, FailureRegressed):
+            self._print(f"[bold red]✗ regressed[/] [bold]{event.fingerprint}[/] {escape(event.summary)}: it was "
+                        f"fixed and fails again ({escape(event.how)})")
         elif isinstance(event, RateChanged):
             self.pace = event.description
             self._print(f"[cyan]schedule:[/] {escape(event.description)}")
@@ -155,9 +163,13 @@ class TerminalView:
         verdict = (f"[bold red]{len(event.failures)} distinct failure(s)[/]: "
                    + ", ".join(f"{kinds[kind]} {kind}{'(s)' if kind == 'regression' else ''}"
                                for kind in FAILURE_KINDS if kinds[kind])
-                   if event.failures else "[bold green]no failures found[/]")
+                   if event.failures else
+                   f"[bold yellow]no new failures[/] ({len(event.known_met)} known one(s) failing)" if event.known_met
+                   else "[bold green]no failures found[/]")
         console.print(f"{verdict} · {event.journeys} journeys explored (+{event.shrink_journeys} to shrink "
                       f"and replay) · {self.steps:,} steps · {elapsed:,.1f}s · {escape(event.stop_reason)}")
+        if event.regressed:
+            console.print(f"[bold red]{len(event.regressed)} fixed failure(s) regressed[/]: {', '.join(event.regressed)}")
         if event.known_met:
             console.print(f"[yellow]{len(event.known_met)} failure(s) known from the store met again[/] "
                           f"(not shrunk or reported again; `journeys failures` has them): {', '.join(event.known_met)}")

@@ -30,7 +30,7 @@ from engine.export.script import build_script
 from engine.export.script_walk import walk_script
 from engine.http.client import TargetClient
 
-__all__ = ["find_failure", "known_failures", "load_failure", "needs_model", "replay_stored", "unmask", "verdict"]
+__all__ = ["find_failure", "known_failures", "fixed_failures", "load_failure", "needs_model", "replay_stored", "unmask", "verdict"]
 
 
 def find_failure(connection: duckdb.DuckDBPyConnection, failure_id: str) -> dict[str, Any]:
@@ -50,16 +50,27 @@ def find_failure(connection: duckdb.DuckDBPyConnection, failure_id: str) -> dict
     return dict(zip(columns, rows[0]))
 
 
-def known_failures(connection: duckdb.DuckDBPyConnection) -> list[Failure]:
-    """Every failure the store holds, newest first (one that cannot be read is left out)."""
+def known_failures(connection: duckdb.DuckDBPyConnection, model: str | None = None) -> list[Failure]:
+    """Every failure the store holds (found by runs of ``model``, if given), newest first; one that
+    cannot be read is left out."""
     failures = []
-    for (reproduction,) in connection.execute(
-            "SELECT reproduction FROM failures WHERE reproduction IS NOT NULL ORDER BY last_seen DESC").fetchall():
+    for (reproduction,) in connection.execute("""
+            SELECT reproduction FROM failures
+            WHERE reproduction IS NOT NULL AND ($model IS NULL OR fingerprint IN (
+                SELECT f.fingerprint FROM failures_found f JOIN runs_started r USING (run_id)
+                WHERE r.model = $model))
+            ORDER BY last_seen DESC""", {"model": model}).fetchall():
         try:
             failures.append(load_failure(reproduction)[0])
         except (ValueError, KeyError, TypeError):
             continue
     return failures
+
+
+def fixed_failures(connection: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    """The fingerprints whose lifecycle in the store is *fixed* (a replay passed since they last failed)."""
+    return frozenset(row[0] for row in connection.execute(
+        "SELECT fingerprint FROM failure_lifecycle WHERE status = 'fixed'").fetchall())
 
 
 def load_failure(reproduction: str) -> tuple[Failure, dict[str, Any]]:

@@ -56,6 +56,7 @@ from engine.http.breaker import BreakerSettings
 from engine.http.rate import RateCap
 from engine.http.schedule import rate_cap_for
 from engine.walk.outage import OutageWatch
+from engine.walk.recheck import Rechecks
 
 __all__ = ["ExploreSettings", "Explorer"]
 
@@ -85,6 +86,8 @@ class ExploreSettings:
     mask_fields: tuple[str, ...] = ()     # response fields masked in every record: names, or dotted paths
     mask_contacts: bool = True            # mask emails and phone numbers that are not journeys' own
     forever: bool = False                 # continuous: rounds until stopped (or --duration); no journey budget
+    recheck_every_s: float | None = 3600.0  # continuous: re-check the store's failures at start and this often
+    recheck_times: int = 3                # replays of each failure in one re-check
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -94,7 +97,8 @@ class Explorer:
     """Drives the rounds, keeps the counts, investigates failures, emits events."""
 
     def __init__(self, model: Model, target: Target, bus: EventBus, settings: ExploreSettings, *,
-                 rate_cap: RateCap | None = None, known: tuple[Failure, ...] = ()) -> None:
+                 rate_cap: RateCap | None = None, known: tuple[Failure, ...] = (),
+                 fixed: frozenset[str] = frozenset()) -> None:
         self.model = model
         self.target = target
         self.bus = bus
@@ -135,6 +139,10 @@ class Explorer:
             explored=lambda: self.explored, deadline=self._deadline, late=self._late, outages=self.outages)
         self.failures.carry(known)
         self.known_met: dict[str, None] = {}  # carried failures met again, in order
+        self.rechecks = Rechecks(model=model, client=self.client, emit=self.emit, run_id=self.run_id,
+                                 target_label=target.label, every_s=settings.recheck_every_s,
+                                 times=settings.recheck_times, fixed=fixed,
+                                 carried=lambda: {f: self.known[f] for f in self.failures.carried if f in self.known})
 
     @property
     def known(self) -> dict[str, Failure]:
@@ -151,6 +159,7 @@ class Explorer:
             self.steps += 1
             if event.step.fingerprint in self.failures.carried and event.phase == "explore":
                 self.known_met[event.step.fingerprint] = None
+                self.rechecks.failed_again(event.step.fingerprint, "met while exploring")
         self.history.handle(event)
         self.bus.emit(event)
 
@@ -259,6 +268,9 @@ class Explorer:
                 stop_reason = self._stop_reason()
                 break
             try:
+                if self.settings.forever and self.rechecks.due():
+                    self._wait_while_paused()
+                    self.rechecks.run(self._late)
                 self._round(round_number)
             except KeyboardInterrupt:
                 interrupted, stop_reason = True, "interrupted"
@@ -274,7 +286,7 @@ class Explorer:
                                shrink_journeys=self.journeys - self.explored,
                                steps=self.steps, duration_s=time.monotonic() - self.started,
                                failures=tuple(f for f in self.known.values() if f.id not in self.failures.carried),
-                               known_met=tuple(self.known_met),
+                               known_met=tuple(self.known_met), regressed=tuple(self.rechecks.regressed),
                                interrupted=interrupted or self.stop_reason is not None,
                                stop_reason=stop_reason, outages=tuple(self.outages.incidents))
         self.emit(finished)

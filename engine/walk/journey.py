@@ -9,7 +9,7 @@ either move the actor to the action's target state or return a ``StepFailure``
 with its fingerprint. A step that meets a failure already reported (a
 *known* one) is recorded as such and the actor stays where it was: the journey
 goes on, so one known bug does not stall exploration. ``finish`` runs the
-journey's registered clean-ups.
+journey's registered clean-ups and the model's teardowns (``engine.walk.cleanups``).
 
 ``ReplayedJourney`` answers Hypothesis's replay of a journey that failed: it
 draws what the original drew and sends nothing.
@@ -34,9 +34,9 @@ from engine.model.declare import Action, Model
 from engine.http.breaker import TargetDown
 from engine.http.client import TargetClient, expand_path
 from engine.http.session import Session
-from engine.http.provenance import plain
 from engine.model.step import InvariantCheck, StepAborted, StepContext
 from engine.records import CheckRecord, Fingerprint, StepRecord, status_class, to_jsonable
+from engine.walk.cleanups import run_cleanups, run_teardowns
 from engine.walk.memory import Memory
 
 __all__ = ["Resource", "StepFailure", "JourneyRunner", "ReplayedJourney", "Tagger"]
@@ -318,33 +318,8 @@ class JourneyRunner:
         """Run clean-ups (newest first), then the model's teardowns; never raises."""
         if self.inert_journey:
             return
-        for actor, session, headers, method, template, path_vars, step, action, ledger_id in reversed(self.cleanups):
-            try:
-                response, record = self.client.send(method, template, path_vars=plain(path_vars),
-                                                    headers=headers, action=f"clean-up of {action}",
-                                                    session=session)
-            except Exception:  # a clean-up must never break the run
-                response, record = None, None
-            status = response.status_code if response is not None else None
-            self._cleaned(actor, method, record.path if record else template, status,
-                          created_by_step=step, created_by_action=action, ledger_id=ledger_id)
-        self.cleanups.clear()
-        settled = dict.fromkeys(self.model.actors, True)  # the actor's teardowns ran and none failed
-        for teardown in self.model.teardowns:
-            for actor in self.model.actors:
-                context = StepContext(self, actor, f"teardown:{teardown.__name__}")
-                try:
-                    teardown(context)
-                except Exception:  # reported through the requests it made, never raised
-                    settled[actor] = False
-                for record in context.requests:
-                    self._cleaned(actor, record.method, record.path, record.status)
-                    settled[actor] &= record.status is not None and record.status < 500
-        # What the teardown removes leaves the ledger once it ran; if it failed, a sweep tries again.
-        for actor, ledger_id in self.crash_only:
-            if settled[actor]:
-                self.withdraw(ledger_id, "the teardown ran")
-        self.crash_only.clear()
+        run_cleanups(self)
+        run_teardowns(self)
         self.emit(JourneyFinished(run_id=self.run_id, journey=self.journey, phase=self.phase,
                                   steps=len(self.steps), outcome=self.outcome,
                                   fingerprint=self.fingerprint,
