@@ -111,6 +111,7 @@ class CleanupFinished(Event):
     created_by_step: int | None = None  # the journey step that registered it; None for a teardown
     created_by_action: str | None = None
     ledger_id: str | None = None  # the clean-up ledger's entry it settles (None for a teardown's request)
+    requests: int = 1  # 2 when the target refused it (401/403) and it was sent again as the actor is now
 
 
 @attrs.frozen(kw_only=True)

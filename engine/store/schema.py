@@ -59,6 +59,7 @@ TABLES: dict[str, pa.Schema] = {
         ("run_id", pa.string()), ("journey", pa.int64()), ("cleaned_at", timestamp), ("actor", pa.string()),
         ("created_by_step", pa.int32()), ("created_by_action", pa.string()), ("method", pa.string()),
         ("path", pa.string()), ("status", pa.int32()), ("cleaned", pa.bool_()),
+        ("requests", pa.int32()),  # 2 when a refused clean-up was sent again with the actor's new session
     ]),
     # Availability incidents: the target was down (confirmed by a probe) and the walk waited.
     # ended_at is NULL when the run ended before the target answered again.

@@ -107,7 +107,8 @@ class StoreWriter:
                                 event.outcome, event.fingerprint, event.duration_ms)
         if isinstance(event, CleanupFinished):
             return "cleanups", (event.run_id, event.journey, event.at, event.actor, event.created_by_step,
-                                event.created_by_action, event.method, event.path, event.status, event.ok)
+                                event.created_by_action, event.method, event.path, event.status, event.ok,
+                                event.requests)
         if isinstance(event, FailureFound):
             failure = event.failure
             reproduction = failure_as_dict(failure)

@@ -25,14 +25,17 @@ def run_cleanups(runner: JourneyRunner) -> None:
     for actor, session, headers, method, template, path_vars, step, action, ledger_id in reversed(runner.cleanups):
         response, record = _send(runner, method, template, path_vars, headers, action, session)
         now = runner.sessions[actor]
+        requests = 1
         if (response is not None and response.status_code in (401, 403) and now.signed_in
                 and now.credentials != session.credentials):
             added = credential_header(now, {}, runner.token)
             response, record = _send(runner, method, template, path_vars, {added[0]: added[1]} if added else {},
                                      action, now)
+            requests += 1
         status = response.status_code if response is not None else None
         runner._cleaned(actor, method, record.path if record else template, status,
-                        created_by_step=step, created_by_action=action, ledger_id=ledger_id)
+                        created_by_step=step, created_by_action=action, ledger_id=ledger_id,
+                        requests=requests)
     runner.cleanups.clear()
 
 

@@ -270,12 +270,13 @@ class JourneyRunner:
 
     def _cleaned(self, actor: str, method: str, path: str, status: int | None, *,
                  created_by_step: int | None = None, created_by_action: str | None = None,
-                 ledger_id: str | None = None) -> None:
+                 ledger_id: str | None = None, requests: int = 1) -> None:
         ok = status is not None and (status < 300 or status in (404, 410))
         self.emit(CleanupFinished(run_id=self.run_id, journey=self.journey, actor=actor,
                                   method=method, path=path, status=status, ok=ok,
                                   created_by_step=created_by_step,
-                                  created_by_action=created_by_action, ledger_id=ledger_id))
+                                  created_by_action=created_by_action, ledger_id=ledger_id,
+                                  requests=requests))
 
     def _check_invariants(self, context: StepContext) -> CheckRecord | None:
         for index, response in enumerate(context.responses):
