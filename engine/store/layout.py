@@ -19,6 +19,14 @@ session merges its small segments as they pile up (32 flushes into one file,
 reader uses only the files no wider file covers, so a row is never counted
 twice; files that a wider one covers are deleted a grace period later, long
 after any query that had listed them has finished reading them.
+
+Merging streams: the files are read a batch at a time and written as row
+groups of a bounded size, so a merge needs memory for about one row group, not
+for the run (a days-long run's steps are merged at its end). A file written
+before a column was added reads that column as nulls, as ``union_by_name``
+does for readers. Finding the covered files sorts each run's files by range and
+sweeps them once, so listing or collecting a folder costs little more than
+reading its names, however many runs it holds.
 """
 
 from __future__ import annotations
@@ -28,8 +36,10 @@ import os
 import re
 import time
 import uuid
+from contextlib import contextmanager
+from itertools import groupby
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, Callable, Iterable, Iterator, NamedTuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -42,6 +52,9 @@ DEFAULT_STORE = "journeys-store"
 FANOUT = 32  # this many files of one size are merged into one file of the next size
 SEGMENT_GRACE_S = 600.0  # covered files are deleted this long after the covering file appeared
 STALE_TEMPORARY_S = 3600.0
+READ_BATCH_ROWS = 8_192  # a merge reads its files this many rows at a time...
+ROW_GROUP_ROWS = 65_536  # ...and writes a row group once this many rows...
+ROW_GROUP_BYTES = 32 << 20  # ...or this many bytes (decoded) are buffered
 _DATA_FILE = re.compile(r"^(?P<run>[^~/]+)~(?P<lo>\d+)-(?P<hi>\d+)\.parquet$")
 
 
@@ -60,18 +73,69 @@ class DataFile(NamedTuple):
                 and (self.lo, self.hi) != (other.lo, other.hi))
 
 
-def write_atomically(table: pa.Table, path: Path) -> None:
-    """Write ``table`` as Parquet at ``path``: temporary file, fsync, rename."""
+@contextmanager
+def _atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A file to write ``path`` through: a hidden temporary, fsynced and renamed into place at
+    the end of the block, removed if the block fails."""
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with open(temporary, "wb") as handle:
-            pq.write_table(table, handle, compression="zstd")
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def write_atomically(table: pa.Table, path: Path) -> None:
+    """Write ``table`` as Parquet at ``path``: temporary file, fsync, rename."""
+    with _atomic_file(path) as handle:
+        pq.write_table(table, handle, compression="zstd")
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """``batch`` with ``schema``'s columns, in its order and types; a column it lacks is nulls."""
+    columns = []
+    for field in schema:
+        index = batch.schema.get_field_index(field.name)
+        if index < 0:
+            columns.append(pa.nulls(batch.num_rows, field.type))
+        else:
+            column = batch.column(index)
+            columns.append(column if column.type == field.type else column.cast(field.type))
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _batches(paths: Iterable[Path], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """The rows of ``paths``, file after file, a batch at a time, conformed to ``schema``."""
+    for path in paths:
+        with pq.ParquetFile(path) as parquet:
+            present = set(parquet.schema_arrow.names)
+            columns = [name for name in schema.names if name in present]
+            for batch in parquet.iter_batches(batch_size=READ_BATCH_ROWS, columns=columns):
+                if batch.num_rows:
+                    yield _conform(batch, schema)
+
+
+def _covered(files: list[DataFile], counts: Callable[[DataFile], bool]) -> set[Path]:
+    """The paths of ``files`` (all of one run) that a file ``counts`` accepts covers.
+
+    Sorted by ``lo`` up and ``hi`` down, a file comes after every file that covers it, so
+    one sweep keeping the highest ``hi`` of the accepted files so far finds them: a file is
+    covered when that ``hi`` reaches its own. ``counts`` is asked only about a file whose
+    ``hi`` is beyond it (so a run merged long ago costs one ``stat``, not one per file).
+    """
+    covered: set[Path] = set()
+    reach = None
+    for _, same in groupby(sorted(files, key=lambda f: (f.lo, -f.hi)), key=lambda f: (f.lo, f.hi)):
+        same = list(same)  # files of one range (run~1-1 and run~000001-000001) do not cover each other
+        if reach is not None and reach >= same[0].hi:
+            covered.update(f.path for f in same)
+        elif any(counts(f) for f in same):
+            reach = same[0].hi
+    return covered
 
 
 class StoreLayout:
@@ -104,31 +168,58 @@ class StoreLayout:
         return self.table_dir(table) / f"{run_id}~{lo:06d}-{hi:06d}.parquet"
 
     def data_files(self, table: str, run_id: str | None = None) -> list[DataFile]:
-        found = []
+        """The table's data files, sorted by run, then ``lo`` up, then ``hi`` down."""
+        return sorted(self._scan(table, run_id)[0], key=lambda f: (f.run, f.lo, -f.hi))
+
+    def _scan(self, table: str, run_id: str | None = None) -> tuple[list[DataFile], list[str]]:
+        """One listing of the table's folder: its data files (of ``run_id``) and its temporaries."""
+        files: list[DataFile] = []
+        temporaries: list[str] = []
         folder = self.table_dir(table)
         if not folder.is_dir():
-            return found
-        for entry in os.scandir(folder):
-            match = _DATA_FILE.match(entry.name)
-            if match and (run_id is None or match["run"] == run_id):
-                found.append(DataFile(Path(entry.path), match["run"], int(match["lo"]), int(match["hi"])))
-        return sorted(found, key=lambda f: (f.run, f.lo, -f.hi))
+            return files, temporaries
+        prefix = "" if run_id is None else f"{run_id}~"
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                name = entry.name
+                if name.startswith(".") and name.endswith(".tmp"):
+                    temporaries.append(entry.path)
+                elif name.startswith(prefix) and (match := _DATA_FILE.match(name)):
+                    files.append(DataFile(Path(entry.path), match["run"], int(match["lo"]), int(match["hi"])))
+        return files, temporaries
 
     def live_files(self, table: str, run_id: str | None = None) -> list[DataFile]:
         """The files no other file covers: together they hold every row exactly once."""
         files = self.data_files(table, run_id)
-        return [f for f in files if not any(g.covers(f) for g in files)]
+        covered: set[Path] = set()
+        for _, run in groupby(files, key=lambda f: f.run):
+            run = list(run)
+            if len(run) > 1:
+                covered |= _covered(run, lambda f: True)
+        return [f for f in files if f.path not in covered]
 
     def merge(self, table: str, files: list[DataFile]) -> DataFile | None:
-        """Write one file covering ``files`` (of one run); the covered files stay for now."""
+        """Write one file covering ``files`` (of one run); the covered files stay for now.
+
+        Streams: one batch read and one row group buffered at a time, rows in ``lo`` order.
+        """
         if len(files) < 2:
             return None
         schema = TABLES[table]
-        merged = pa.concat_tables([pq.read_table(f.path).select(schema.names).cast(schema)
-                                   for f in sorted(files, key=lambda f: f.lo)])
         lo, hi = min(f.lo for f in files), max(f.hi for f in files)
         path = self.data_path(table, files[0].run, lo, hi)
-        write_atomically(merged, path)
+        paths = [f.path for f in sorted(files, key=lambda f: f.lo)]
+        with _atomic_file(path) as handle, pq.ParquetWriter(handle, schema, compression="zstd") as writer:
+            buffered: list[pa.RecordBatch] = []
+            rows = size = 0
+            for batch in _batches(paths, schema):
+                buffered.append(batch)
+                rows, size = rows + batch.num_rows, size + batch.nbytes
+                if rows >= ROW_GROUP_ROWS or size >= ROW_GROUP_BYTES:
+                    writer.write_table(pa.Table.from_batches(buffered, schema), row_group_size=rows)
+                    buffered, rows, size = [], 0, 0
+            if buffered:
+                writer.write_table(pa.Table.from_batches(buffered, schema), row_group_size=rows)
         return DataFile(path, files[0].run, lo, hi)
 
     def compact(self, table: str, run_id: str) -> None:
@@ -153,17 +244,18 @@ class StoreLayout:
         now = time.time() if now is None else now
         removed = 0
         for table in TABLES:
-            folder = self.table_dir(table)
-            if not folder.is_dir():
-                continue
-            for entry in os.scandir(folder):
-                if entry.name.startswith(".") and entry.name.endswith(".tmp"):
-                    removed += _unlink_if_older(entry.path, now - STALE_TEMPORARY_S)
-            files = self.data_files(table)
+            files, temporaries = self._scan(table)
+            for temporary in temporaries:
+                removed += _unlink_if_older(temporary, now - STALE_TEMPORARY_S)
+            by_run: dict[str, list[DataFile]] = {}
             for data_file in files:
-                covering = [g for g in files if g.covers(data_file)]
-                if any(_older_than(g.path, now - SEGMENT_GRACE_S) for g in covering):
-                    removed += _unlink_if_older(data_file.path, now)
+                by_run.setdefault(data_file.run, []).append(data_file)
+            for run in by_run.values():
+                if len(run) < 2:  # a merged run, or one flush: nothing covers anything
+                    continue
+                # A file goes once a file covering it has existed for the grace period.
+                for path in sorted(_covered(run, lambda g: _older_than(g.path, now - SEGMENT_GRACE_S))):
+                    removed += _unlink_if_older(path, now)
         return removed
 
 
