@@ -425,6 +425,9 @@ def synthetic_steps(rng, rows: int, run_id: str, start: dt.datetime, span_s: flo
         "outcome": pa.array(np.where(failed, "failed", "passed")),
         "failed_check": failed_check,
         "error": pa.nulls(rows, pa.string()),
+        # A failed step's fingerprint stands for its action and check (null when it passed).
+        "fingerprint": pc.binary_join_element_wise(by_action(0), failed_check, ":"),
+        "rate_wait_ms": pa.array(np.zeros(rows)),
     }
     schema = TABLES["steps"]
     return pa.Table.from_arrays([columns[name].cast(field.type) for name, field in zip(schema.names, schema)],

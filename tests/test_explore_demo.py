@@ -198,5 +198,8 @@ def test_the_next_run_tries_known_failures_first(exploration, tmp_path):
     for action in EXPECTED:
         failure = after[action]
         assert len(failure["steps"]) >= len(EXPECTED[action])
-        # Same seed, so without the database the run would repeat itself journey for journey.
-        assert failure["found_in_journey"] < before[action]["found_in_journey"], action
+        # Same seed, so without the database the run would repeat itself journey for journey. A bug
+        # the first journey of a round finds (Hypothesis's all-zero example) cannot come sooner.
+        assert failure["found_in_journey"] <= before[action]["found_in_journey"], action
+    found = {action: (before[action]["found_in_journey"], after[action]["found_in_journey"]) for action in EXPECTED}
+    assert sum(a for _, a in found.values()) < sum(b for b, _ in found.values()), found

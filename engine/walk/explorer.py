@@ -43,7 +43,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from engine import __version__
 from engine.errors import JourneysError
 from engine.events import EventBus, Notice, RateChanged, RoundStarted, RunFinished, RunStarted, StepFinished
-from engine.walk.hypothesis_control import RoundDatabase, ignore_engine_constants, seeded
+from engine.walk.hypothesis_control import RoundDatabase, ignore_engine_constants, round_seed, seeded
 from engine.walk.investigate import Investigator
 from engine.walk.journey import JourneyRunner, ReplayedJourney, StepFailure, Tagger
 from engine.failures.left_behind import SessionHistory
@@ -119,6 +119,8 @@ class Explorer:
                                        paths=tuple(f for f in settings.mask_fields if "." in f),
                                        emails=settings.mask_contacts, phones=settings.mask_contacts))
         self.tagger = Tagger(self.run_id)
+        self.round_number = 0  # the round under way
+        self._machine = compile_machine(model, self)  # once: Hypothesis keeps what each class it ran
         self.journeys = 0          # every journey walked, whatever the phase
         self.explored = 0          # journeys that count against the budget
         self.steps = 0
@@ -297,7 +299,8 @@ class Explorer:
         self._raised = None
         ignore_engine_constants()  # engine modules imported since the last round
         self.emit(RoundStarted(run_id=self.run_id, round=number, known=tuple(self.known)))
-        machine = compile_machine(self.model, self)
+        machine = self._machine
+        self.round_number = number
 
         def journeys():
             return machine()
@@ -313,7 +316,7 @@ class Explorer:
             phases=[Phase.explicit, Phase.reuse, Phase.generate],
         )
         try:
-            run_state_machine_as_test(seeded(journeys, self.seed + number - 1), settings=config)
+            run_state_machine_as_test(seeded(journeys, round_seed(self.seed, number)), settings=config)
         except KeyboardInterrupt:
             raise
         except BaseException as raised:  # noqa: BLE001 - every Hypothesis outcome is handled

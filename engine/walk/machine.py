@@ -4,8 +4,9 @@ One example is one journey from the start state; each Hypothesis step is one
 step of the journey, and costs the same whatever the model's size:
 
 1. two draws of ``integers(0, 255)`` become a fraction, hashed with the picks
-   before it (``Picker``), so Hypothesis's habit of repeating values does not
-   favour some actions;
+   before it and the round's number (``Picker``), so Hypothesis's habit of
+   repeating values does not favour some actions, and the all-zero example
+   Hypothesis starts every round with is not the same journey each round;
 2. the engine lists the (actor, action) pairs that can run now (the actor is in
    a source state, the precondition holds, a resource is there to consume) and
    takes the one at that fraction of their summed weights, so weights are
@@ -66,6 +67,8 @@ def failure_class(fingerprint: Fingerprint) -> type[JourneyFailed]:
 class Session(Protocol):
     """What the machine needs from the explorer driving it."""
 
+    round_number: int  # salts the picks of the round under way
+
     def start_journey(self) -> JourneyRunner: ...
 
     def end_journey(self, runner: JourneyRunner) -> StepFailure | None: ...
@@ -75,14 +78,17 @@ class Picker:
     """Turns each step's two drawn bytes into a fraction in [0, 1).
 
     The fraction hashes the bytes together with every pick before it in the
-    journey: Hypothesis repeats values (its simplest example is all zeros, its
-    mutations copy spans of choices, about 5% of draws are constants), and a
-    repeated value should not mean a repeated action. It depends only on the
-    draws, so the same choices always walk the same way.
+    journey, starting from a salt (the round's number): Hypothesis repeats values
+    (each round starts with its simplest example, all zeros; its mutations copy
+    spans of choices; about 5% of draws are constants), and a repeated value
+    should not mean a repeated action or the same first journey in every round.
+    It depends only on the salt and the draws, so the same choices in the same
+    round always walk the same way (whatever the seed: the example database
+    keeps each round's examples apart, and they replay as they were found).
     """
 
-    def __init__(self) -> None:
-        self.state = _OFFSET
+    def __init__(self, salt: int = 0) -> None:
+        self.state = (_OFFSET + salt) % _MODULUS
 
     def fraction(self, high: int, low: int) -> float:
         self.state = (self.state * _MULTIPLIER + (high << 8 | low) + 1) % _MODULUS
@@ -110,7 +116,7 @@ def compile_machine(model: Model, session: Session) -> type[RuleBasedStateMachin
     def __init__(machine: RuleBasedStateMachine) -> None:
         RuleBasedStateMachine.__init__(machine)
         machine.runner = session.start_journey()
-        machine.picker = Picker()
+        machine.picker = Picker(session.round_number)
 
     def teardown(machine: RuleBasedStateMachine) -> None:
         failure = session.end_journey(machine.runner)
