@@ -210,6 +210,17 @@ class DemoShop:
         if not self._bug("reviews_outlive_account"):
             self._reviews = {rid: review for rid, review in self._reviews.items() if review.author_id != user.id}
         self._carts.pop(user.id, None)
+        # A fixed build forgets the account and its orders: a days-long exploration deletes
+        # tens of thousands. BUG login_after_deletion needs the deleted account kept, and so
+        # does BUG reviews_outlive_account (a review shows its author's name).
+        if not self._bug("login_after_deletion") and not self._bug("reviews_outlive_account"):
+            self._users.pop(user.id, None)
+            kept = [u for u in self._users_by_email.get(user.email.lower(), []) if u is not user]
+            if kept:
+                self._users_by_email[user.email.lower()] = kept
+            else:
+                self._users_by_email.pop(user.email.lower(), None)
+            self._orders = {oid: order for oid, order in self._orders.items() if order["owner"] != user.id}
 
     # -- catalogue and cart ---------------------------------------------------
 

@@ -100,3 +100,27 @@ def test_the_window_ends_at_the_first_failure_on_a_path_that_created_nothing():
     run.journey(4, list(READ_FAILS), fingerprint="fp")
     left = run.history.left_behind("fp", READ_FAILS)
     assert left.journey == 3 and left.first_failed_journey == 4
+
+
+def test_a_creation_older_than_the_journeys_kept_whole_is_named_by_what_it_sent():
+    """The history keeps few whole journeys; older creating steps without the answers they got."""
+    from engine.records import RequestRecord
+    sent = RequestRecord(method="POST", template="/api/reviews", path="/api/reviews", params=None,
+                         json={"text": "hello"}, headers={}, status=201, response_json={"id": "rev_1"},
+                         response_text='{"id": "rev_1"}' + " " * 4000, response_bytes=4016, elapsed_ms=1.0)
+    creating = StepRecord(index=0, actor="alice", action="post_review", source="s", target="s", data={},
+                          requests=(sent,), checks=(), outcome="passed", duration_ms=1.0, cleanups=1)
+    run = Run()
+    run.history = SessionHistory(keep_journeys=2)
+    run.journey(1, [step(0, "read_recent_reviews")])
+    run.journey(2, [creating])  # its clean-up answered (a failed one would keep the journey whole)
+    run.journey(3, [step(0, "browse")])
+    run.journey(4, [step(0, "browse")])  # journey 2 is no longer kept whole
+    run.journey(5, list(READ_FAILS), fingerprint="fp")
+    left = run.history.left_behind("fp", READ_FAILS)
+    assert left is not None and left.journey == 2
+    (walked,) = left.steps
+    (request,) = walked.requests
+    assert (request.method, request.path, request.json, request.status) == ("POST", "/api/reviews",
+                                                                             {"text": "hello"}, 201)
+    assert request.response_json is None and request.response_text == ""  # not kept for days

@@ -36,6 +36,8 @@ import textwrap
 from collections import OrderedDict, deque
 from typing import NamedTuple
 
+import attrs
+
 from engine.events import CleanupFinished, Event, JourneyFinished, StepFinished
 from engine.records import LeftBehind, StepRecord
 from engine.redact import redact_text
@@ -44,7 +46,7 @@ __all__ = ["SessionHistory", "describe", "left_behind_note"]
 
 KEEP_JOURNEYS = 300      # the latest whole journeys kept, to hand the creating one to a developer
 KEEP_PINNED = 1_000      # and the latest journeys with a failed clean-up, however old
-KEEP_CREATIONS = 50_000  # creating steps remembered
+KEEP_CREATIONS = 20_000  # creating steps remembered, without the answers they got (see _slim)
 
 
 class _Moment(NamedTuple):
@@ -115,7 +117,7 @@ class SessionHistory:
         if step.outcome == "passed":
             self._last_pass[step.action] = moment
             if step.created:
-                self._creations.append(_Creation(self._sequence, event.journey, step, event.at))
+                self._creations.append(_Creation(self._sequence, event.journey, _slim(step), event.at))
         else:
             explained = any(earlier.created for earlier in steps[:-1])
             self._failing[event.journey] = _Failing(moment, self._last_pass.get(step.action), explained)
@@ -183,6 +185,17 @@ class SessionHistory:
             if creation.step.index < end:
                 return tuple(journey[:end]), creation.step.index
         return (creation.step,), 0  # that journey is too old to be kept whole: the creating step alone
+
+
+def _slim(step: StepRecord) -> StepRecord:
+    """A creating step as the window keeps it: what was sent, not what came back.
+
+    Re-walking it (the setup of a left-behind reproduction, when its journey is too old to be
+    kept whole) sends its requests again and reads the new answers; the bodies it got then are
+    most of a record's size (about 4 KiB each in the demo), and a days-long run keeps thousands.
+    """
+    return attrs.evolve(step, requests=tuple(attrs.evolve(request, response_json=None, response_text="")
+                                             for request in step.requests))
 
 
 def describe(left_behind: LeftBehind) -> str:
