@@ -45,8 +45,8 @@ from engine.redact import redact_text
 __all__ = ["SessionHistory", "describe", "left_behind_note"]
 
 KEEP_JOURNEYS = 300      # the latest whole journeys kept, to hand the creating one to a developer
-KEEP_PINNED = 1_000      # and the latest journeys with a failed clean-up, however old
-KEEP_CREATIONS = 20_000  # creating steps remembered, without the answers they got (see _slim)
+KEEP_PINNED = 200        # and the latest journeys with a failed clean-up, however old (~70 KiB each)
+KEEP_CREATIONS = 10_000  # creating steps remembered, without the answers they got (see _slim; ~3 KiB each)
 
 
 class _Moment(NamedTuple):
