@@ -35,6 +35,10 @@ after = 7
 
 [masks]
 fields = ["customer_name"]
+
+[recheck]
+every = "30m"
+times = 2
 '''
 
 
@@ -48,6 +52,7 @@ def test_a_project_file_sets_the_run_and_flags_override_it(tmp_path):
     assert settings["max_steps"] == 8 and report["seed"] == 4 and settings["rate"] == "400/s"
     assert settings["timezone"] == "Europe/Berlin" and settings["schedule"] == ["sat 02:00-04:00 pause"]
     assert settings["breaker"]["consecutive"] == 7 and settings["mask_fields"] == ["customer_name"]
+    assert settings["recheck_every_s"] == 1800 and settings["recheck_times"] == 2
     assert report["target"] == "demo (in-process)"
 
 
@@ -70,6 +75,7 @@ def test_config_check_prints_the_effective_settings_with_where_they_come_from(tm
     ('target = "${NOT_SET_ANYWHERE}"', "the environment variable NOT_SET_ANYWHERE is not set"),
     ('journeys = "many"', "journeys = 'many'"),
     ('[breaker]\nenabled = "yes"', "breaker.enabled = 'yes': write true or false"),
+    ('[recheck]\nenabled = "no"', "recheck.enabled = 'no': write true or false"),
     ('[alerts]\nslack = "x"', "unknown key 'alerts'"),
     ('journeys = [', "not valid TOML"),
 ])

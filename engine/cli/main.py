@@ -36,7 +36,7 @@ from engine.model.graph import to_dot, to_mermaid
 from engine.store import StoreWriter, connect, store_path
 from engine.store.ledger import read_ledger
 from engine.store.report import print_cleanups, print_report, print_table
-from engine.failures.stored import fixed_failures, known_failures
+from engine.failures.stored import fixed_failures, known_failures, stored_known_failures
 from engine.walk.explorer import ExploreSettings, Explorer, default_user_agent
 
 __all__ = ["main", "cli"]
@@ -120,6 +120,8 @@ def cli(ctx: click.Context, project: str | None) -> None:
 @click.option("--recheck-times", type=click.IntRange(min=1, max=100), default=3, show_default=True,
               help="Replays of each known failure in one re-check.")
 @click.option("--no-recheck", is_flag=True, help="Continuous: never re-check the known failures.")
+@click.option("--known-refresh-every", "known_refresh", type=Duration(), default="60s", show_default=True,
+              help="Continuous: read the failures other runs stored this often; they are known from then on.")
 @click.option("--examples-db", default=".journeys/examples", show_default=True,
               help="Hypothesis example database, so known failures are tried first next time.")
 @click.option("--no-examples-db", is_flag=True, help="Do not read or write the example database.")
@@ -131,7 +133,7 @@ def cli(ctx: click.Context, project: str | None) -> None:
 def explore(model_spec, target, journeys, max_steps, seed, duration, replays, shrink_budget, allow_hosts,
             run_header, user_agent, timeout_s, rate, schedule, timezone_name, mask_fields, no_mask_contacts,
             probe_path, breaker_after, breaker_slow, breaker_max_wait, no_breaker, reset, out_dir, forever,
-            heartbeat_path, heartbeat_every, recheck_every, recheck_times, no_recheck,
+            heartbeat_path, heartbeat_every, recheck_every, recheck_times, no_recheck, known_refresh,
             examples_db, no_examples_db, json_path, demo_bugs, store, no_store) -> None:
     """Explore MODEL (a .py file under models/, or the project file's model) against --target."""
     if model_spec is None:
@@ -155,6 +157,7 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
                                schedule=tuple(schedule), timezone=timezone_name, mask_fields=tuple(mask_fields),
                                mask_contacts=not no_mask_contacts, forever=forever,
                                recheck_every_s=None if no_recheck else recheck_every, recheck_times=recheck_times,
+                               known_refresh_s=known_refresh,
                                breaker=None if no_breaker else BreakerSettings(
                                    consecutive=breaker_after, max_wait_s=breaker_max_wait, slow_s=breaker_slow,
                                    probe_path=probe_path if probe_path.startswith("/") else "/" + probe_path))
@@ -182,7 +185,8 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
             known, fixed = tuple(known_failures(connection, model.name)), fixed_failures(connection)
         except JourneysError:
             pass  # a store with nothing in it yet
-    explorer = Explorer(model, opened, bus, settings, rate_cap=rate_cap, known=known, fixed=fixed)
+    explorer = Explorer(model, opened, bus, settings, rate_cap=rate_cap, known=known, fixed=fixed,
+                        stored_failures=None if no_store else lambda: stored_known_failures(store, model.name))
     try:
         with stopping_well(explorer):  # until the store is closed: a signal then is handled too
             try:

@@ -72,12 +72,16 @@ KEYS: dict[str, tuple[str, Any]] = {
     "heartbeat.file": ("heartbeat_path", None),
     "heartbeat.every": ("heartbeat_every", None),
     "forever": ("forever", None),
+    "recheck.every": ("recheck_every", None),
+    "recheck.times": ("recheck_times", None),
+    "recheck.enabled": ("no_recheck", lambda enabled: not enabled),
+    "known_refresh_every": ("known_refresh", None),
     "masks.fields": ("mask_fields", None),
     "masks.contacts": ("no_mask_contacts", lambda contacts: not contacts),
 }
 FROM_ENVIRONMENT = "_from_environment"  # the options whose value the file took from the environment
 _LISTS = {"allowed_hosts", "rate.schedule", "masks.fields"}
-_BOOLS = {"reset", "forever", "breaker.enabled", "masks.contacts"}
+_BOOLS = {"reset", "forever", "breaker.enabled", "masks.contacts", "recheck.enabled"}
 
 
 def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -28,9 +28,10 @@ from engine.redact import MASK, redact_text
 from engine.walk.replay import ReplayMismatch, Tally, replay_steps, replay_tally
 from engine.export.script import build_script
 from engine.export.script_walk import walk_script
+from engine.store.reader import connect
 from engine.http.client import TargetClient
 
-__all__ = ["find_failure", "known_failures", "fixed_failures", "load_failure", "needs_model", "replay_stored", "unmask", "verdict"]
+__all__ = ["find_failure", "known_failures", "stored_known_failures", "fixed_failures", "load_failure", "needs_model", "replay_stored", "unmask", "verdict"]
 
 
 def find_failure(connection: duckdb.DuckDBPyConnection, failure_id: str) -> dict[str, Any]:
@@ -65,6 +66,15 @@ def known_failures(connection: duckdb.DuckDBPyConnection, model: str | None = No
         except (ValueError, KeyError, TypeError):
             continue
     return failures
+
+
+def stored_known_failures(store, model: str) -> list[Failure]:
+    """``known_failures`` of ``model`` read afresh from the store at ``store`` (a connection of its own)."""
+    connection = connect(store)
+    try:
+        return known_failures(connection, model)
+    finally:
+        connection.close()
 
 
 def fixed_failures(connection: duckdb.DuckDBPyConnection) -> frozenset[str]:

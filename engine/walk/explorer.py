@@ -32,7 +32,7 @@ import random
 import socket
 import time
 import uuid
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import attrs
 from hypothesis import HealthCheck, Phase, Verbosity, settings as hypothesis_settings
@@ -46,6 +46,7 @@ from engine.events import EventBus, Notice, RateChanged, RoundStarted, RunFinish
 from engine.walk.hypothesis_control import RoundDatabase, ignore_engine_constants, round_seed, seeded
 from engine.walk.investigate import Investigator
 from engine.walk.journey import JourneyRunner, ReplayedJourney, StepFailure, Tagger
+from engine.walk.known_refresh import REFRESH_EVERY_S, KnownRefresh
 from engine.failures.left_behind import SessionHistory
 from engine.walk.machine import JourneyFailed, compile_machine
 from engine.model.declare import Model
@@ -88,6 +89,7 @@ class ExploreSettings:
     forever: bool = False                 # continuous: rounds until stopped (or --duration); no journey budget
     recheck_every_s: float | None = 3600.0  # continuous: re-check the store's failures at start and this often
     recheck_times: int = 3                # replays of each failure in one re-check
+    known_refresh_s: float | None = REFRESH_EVERY_S  # continuous: read other runs' failures this often
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -98,7 +100,8 @@ class Explorer:
 
     def __init__(self, model: Model, target: Target, bus: EventBus, settings: ExploreSettings, *,
                  rate_cap: RateCap | None = None, known: tuple[Failure, ...] = (),
-                 fixed: frozenset[str] = frozenset()) -> None:
+                 fixed: frozenset[str] = frozenset(),
+                 stored_failures: Callable[[], Iterable[Failure]] | None = None) -> None:
         self.model = model
         self.target = target
         self.bus = bus
@@ -145,6 +148,9 @@ class Explorer:
                                  target_label=target.label, every_s=settings.recheck_every_s,
                                  times=settings.recheck_times, fixed=fixed,
                                  carried=lambda: {f: self.known[f] for f in self.failures.carried if f in self.known})
+        self.known_refresh = KnownRefresh(stored_failures if settings.forever else None,
+                                          every_s=settings.known_refresh_s, investigator=self.failures,
+                                          emit=self.emit, run_id=self.run_id)
 
     @property
     def known(self) -> dict[str, Failure]:
@@ -170,6 +176,7 @@ class Explorer:
         if self._raised is not None:
             return ReplayedJourney(self._raised.recorded, self._raised.failure)
         self._wait_while_paused()
+        self.known_refresh.maybe()
         if self._budget_spent():
             # Hypothesis cannot be stopped from inside without confusing it: the
             # rest of this round's journeys do nothing, and no round follows.
