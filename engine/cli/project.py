@@ -191,7 +191,7 @@ def effective_settings(settings: dict[str, Any], command: click.Command) -> list
             if callable(default) or type(default).__name__ == "Sentinel":  # click's "no default given"
                 default = None
             value, source = default, "default"
-        if key in ("breaker.enabled", "masks.contacts"):
+        if key in ("breaker.enabled", "masks.contacts", "recheck.enabled"):
             value = not value
         if isinstance(value, (list, tuple)):
             value = ", ".join(map(str, value))
