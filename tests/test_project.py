@@ -76,7 +76,7 @@ def test_config_check_prints_the_effective_settings_with_where_they_come_from(tm
     ('journeys = "many"', "journeys = 'many'"),
     ('[breaker]\nenabled = "yes"', "breaker.enabled = 'yes': write true or false"),
     ('[recheck]\nenabled = "no"', "recheck.enabled = 'no': write true or false"),
-    ('[alerts]\nslack = "x"', "unknown key 'alerts'"),
+    ('[alerts]\nslack = "x"', "unknown key 'alerts.slack'"),
     ('journeys = [', "not valid TOML"),
 ])
 def test_every_mistake_is_one_line_naming_the_key_exit_2(tmp_path, text, says):

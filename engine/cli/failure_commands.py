@@ -9,6 +9,7 @@ import uuid
 import click
 import duckdb
 
+from engine.cli.alert_options import alert_options, alert_settings, open_alerts
 from engine.cli.options import Duration, fail, load_valid_model, rate_option, store_option
 from engine.errors import ConfigError, JourneysError
 from engine.events import EventBus
@@ -80,7 +81,8 @@ def show(failure_id, store) -> None:
 @click.option("--setup/--no-setup", default=False, show_default=True,
               help="Left-behind state: walk the journey that left the data first (re-creates it on --target).")
 @rate_option
-def replay(failure_id, target, model_spec, times, store, demo_bugs, setup, rate) -> None:
+@alert_options
+def replay(failure_id, target, model_spec, times, store, demo_bugs, setup, rate, **alerting) -> None:
     """Re-run a stored failure's minimal path against --target: still failing, fixed or flaky.
 
     It walks the exported form, the same requests and checks `journeys export` writes.
@@ -104,7 +106,17 @@ def replay(failure_id, target, model_spec, times, store, demo_bugs, setup, rate)
         preflight(opened, rate_cap=rate_cap)
     except JourneysError as error:
         fail(error)
+    run_id = "replay-" + uuid.uuid4().hex[:8]
     bus = EventBus([StoreWriter(store_path(store))])
+    try:
+        dispatcher = open_alerts(alert_settings(**alerting), store, run_id=run_id, model=failure.fingerprint.action,
+                                 target=opened.label)
+    except JourneysError as error:
+        bus.close()
+        opened.close()
+        fail(error)
+    if dispatcher is not None:
+        bus.subscribe(dispatcher)  # a fixed verdict resolves what was triggered for this failure
     try:
         try:  # a store from before the setup column cannot have confirmed it
             confirmed = bool(connection.execute(
@@ -112,7 +124,6 @@ def replay(failure_id, target, model_spec, times, store, demo_bugs, setup, rate)
                 [failure.id]).fetchone()[0])
         except duckdb.Error:
             confirmed = False
-        run_id = "replay-" + uuid.uuid4().hex[:8]
         finished = replay_stored(failure, model=lambda: model, client=TargetClient(opened.client, run_id=run_id,
                                                                              rate_cap=rate_cap),
                                  setup_confirmed=confirmed, target_label=opened.label, times=times, emit=bus.emit,

@@ -23,6 +23,7 @@ from engine.cli.cleanup_command import cleanup
 from engine.cli.failure_commands import COMMANDS
 from engine.cli.project import DEFAULT_PROJECT, default_map, effective_settings, load_project
 from engine.cli.heartbeat import Heartbeat
+from engine.cli.alert_options import alert_options, alert_settings, alerts, open_alerts
 from engine.cli.options import Duration, fail, load_valid_model, rate_option, schedule_options, store_option
 from engine.cli.terminal import TerminalView
 from engine.errors import ConfigError, JourneysError
@@ -130,11 +131,12 @@ def cli(ctx: click.Context, project: str | None) -> None:
               help="With --target demo: keep the demo's seeded bugs, or run a fixed build.")
 @store_option
 @click.option("--no-store", is_flag=True, help="Do not log this run to the store.")
+@alert_options
 def explore(model_spec, target, journeys, max_steps, seed, duration, replays, shrink_budget, allow_hosts,
             run_header, user_agent, timeout_s, rate, schedule, timezone_name, mask_fields, no_mask_contacts,
             probe_path, breaker_after, breaker_slow, breaker_max_wait, no_breaker, reset, out_dir, forever,
             heartbeat_path, heartbeat_every, recheck_every, recheck_times, no_recheck, known_refresh,
-            examples_db, no_examples_db, json_path, demo_bugs, store, no_store) -> None:
+            examples_db, no_examples_db, json_path, demo_bugs, store, no_store, **alerting) -> None:
     """Explore MODEL (a .py file under models/, or the project file's model) against --target."""
     if model_spec is None:
         raise click.UsageError(f"give MODEL (a model file), or set model = \"models/....py\" in {DEFAULT_PROJECT}")
@@ -178,6 +180,14 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
         except OSError as error:
             opened.close()
             fail(ConfigError(f"cannot open the store at {str(store_path(store))!r}: {error}"))
+    try:
+        dispatcher = open_alerts(alert_settings(**alerting), store, run_id=run_id, model=model.name,
+                                 target=opened.label)
+    except JourneysError as error:
+        opened.close()
+        fail(error)
+    if dispatcher is not None:
+        bus.subscribe(dispatcher)  # it queues; its own thread delivers, so a slow sink never slows the walk
     known, fixed = (), frozenset()
     if forever:
         try:
@@ -346,7 +356,7 @@ def demo_serve(host, port, bugs, seed, only, operator_token_env) -> None:
         fail(ConfigError(f"cannot listen on {host}:{port}: {error.strerror or error}"))
 
 
-for command in (*COMMANDS, cleanup):
+for command in (*COMMANDS, cleanup, alerts):
     cli.add_command(command)
 
 

@@ -76,11 +76,21 @@ KEYS: dict[str, tuple[str, Any]] = {
     "recheck.times": ("recheck_times", None),
     "recheck.enabled": ("no_recheck", lambda enabled: not enabled),
     "known_refresh_every": ("known_refresh", None),
+    "alerts.pagerduty_key_env": ("pagerduty_key_env", None),
+    "alerts.pagerduty_url": ("pagerduty_url", None),
+    "alerts.page_on": ("page_on", None),
+    "alerts.slack_webhook_env": ("slack_url_env", None),
+    "alerts.slack_on": ("slack_on", None),
+    "alerts.webhook_url": ("webhook_url", None),
+    "alerts.webhook_headers": ("webhook_headers", None),
+    "alerts.webhook_on": ("webhook_on", None),
+    "alerts.outage_after": ("outage_after", None),
     "masks.fields": ("mask_fields", None),
     "masks.contacts": ("no_mask_contacts", lambda contacts: not contacts),
 }
 FROM_ENVIRONMENT = "_from_environment"  # the options whose value the file took from the environment
-_LISTS = {"allowed_hosts", "rate.schedule", "masks.fields"}
+_LISTS = {"allowed_hosts", "rate.schedule", "masks.fields", "alerts.page_on", "alerts.slack_on",
+          "alerts.webhook_headers", "alerts.webhook_on"}
 _BOOLS = {"reset", "forever", "breaker.enabled", "masks.contacts", "recheck.enabled"}
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 
 from engine.errors import ConfigError
+from engine.store.alert_journal import read_alert_journal
 from engine.store.layout import DEFAULT_STORE, StoreLayout
 from engine.store.schema import TABLES, VIEWS_SQL
 
@@ -82,5 +83,8 @@ def _define_views(connection: duckdb.DuckDBPyConnection, layout: StoreLayout) ->
         else:  # a store made by an older version: the table reads as empty
             connection.register(f"_empty_{table}", schema.empty_table())
             connection.execute(f"CREATE VIEW {table} AS SELECT * FROM _empty_{table}")
+    # Alerts live in their journal (JSON lines, flushed per line), read when the store is opened.
+    connection.register("_alerts", read_alert_journal(layout.root).as_table())
+    connection.execute("CREATE VIEW alerts AS SELECT * FROM _alerts")
     for statement in VIEWS_SQL:
         connection.execute(statement)
