@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 from engine.alerts.alert import failure_alert, outage_alert, regressed_alert, resolve_alert
 from engine.alerts.outbox import Outbox
@@ -28,13 +28,15 @@ __all__ = ["AlertDispatcher"]
 class AlertDispatcher:
     def __init__(self, settings: AlertSettings, sinks: list[Sink], store_root: str, *, run_id: str,
                  model: str, target: str, store_label: str = "", on_delivery=None,
-                 journal_name: str | None = None) -> None:
+                 journal_name: str | None = None, on_left: Callable[[int], None] | None = None) -> None:
         self.settings = settings
         self.sinks = sinks
         self.run_id = run_id
         self.model = model
         self.target = target
         self.store_label = store_label
+        self.store_root = store_root
+        self.on_left = on_left  # told how many alerts are still undelivered when the run ends
         self.history = read_alert_journal(store_root)
         self.outbox = Outbox(AlertJournal(store_root, journal_name or run_id), run_id=run_id,
                              on_delivery=on_delivery)
@@ -65,6 +67,9 @@ class AlertDispatcher:
             if self._outage_timer is not None:
                 self._outage_timer.cancel()
         self.outbox.close()
+        left = self.outbox.queued
+        if left and self.on_left is not None:
+            self.on_left(left)
 
     # --- what each event sends -------------------------------------------------------------
     def _queue(self, sink: Sink, alert: dict[str, Any]) -> None:
@@ -75,8 +80,13 @@ class AlertDispatcher:
     def _context(self) -> dict[str, Any]:
         return {"model": self.model, "target": self.target, "store": self.store_label, "run_id": self.run_id}
 
+    def _reread(self) -> None:
+        """What every process has queued by now: another run on the store may have sent it meanwhile."""
+        self.history = read_alert_journal(self.store_root)
+
     def _failure_found(self, event: FailureFound) -> None:
         failure = event.failure
+        self._reread()
         for sink in self.sinks:
             last = self.history.last_action(sink.name, failure.id)
             if last == "trigger":
@@ -87,12 +97,16 @@ class AlertDispatcher:
                 self._queue(sink, alert)
 
     def _regressed(self, event: FailureRegressed) -> None:
+        self._reread()
         for sink in self.sinks:
+            if self.history.last_action(sink.name, event.fingerprint) == "trigger":
+                continue  # still open there (its fix was never resolved on this sink): once is enough
             alert = regressed_alert(event.fingerprint, event.summary, event.how, **self._context())
             if sink.takes(alert):
                 self._queue(sink, alert)
 
     def _fixed(self, fingerprint: str) -> None:
+        self._reread()
         for sink in self.sinks:
             if self.history.last_action(sink.name, fingerprint) != "trigger":
                 continue  # nothing open to resolve there
@@ -118,7 +132,8 @@ class AlertDispatcher:
 
         with self._lock:
             self._outage_key, self._outage_fired = key, False
-            self._outage_timer = threading.Timer(self.settings.outage_after_s, fire)
+            lasted = max(0.0, time.time() - event.started_at)  # the breaker confirmed it a little after it began
+            self._outage_timer = threading.Timer(max(0.0, self.settings.outage_after_s - lasted), fire)
             self._outage_timer.daemon = True
             self._outage_timer.start()
 

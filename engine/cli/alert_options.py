@@ -72,7 +72,10 @@ def open_alerts(settings: AlertSettings, store, *, run_id: str, model: str, targ
     return AlertDispatcher(settings, sinks, str(store_path(store)), run_id=run_id, model=model, target=target,
                            store_label=str(store) if store else "",
                            on_delivery=lambda sink, summary, outcome: click.echo(
-                               f"alert to {sink}: {outcome}: {summary}", err=outcome != "delivered"))
+                               f"alert to {sink}: {outcome}: {summary}", err=outcome != "delivered"),
+                           on_left=lambda left: click.echo(
+                               f"journeys: {left} alert(s) not delivered yet; the next run on this store "
+                               f"sends them again", err=True))
 
 
 @click.group()

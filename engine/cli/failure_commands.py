@@ -109,8 +109,9 @@ def replay(failure_id, target, model_spec, times, store, demo_bugs, setup, rate,
     run_id = "replay-" + uuid.uuid4().hex[:8]
     bus = EventBus([StoreWriter(store_path(store))])
     try:
-        dispatcher = open_alerts(alert_settings(**alerting), store, run_id=run_id, model=failure.fingerprint.action,
-                                 target=opened.label)
+        found = connection.execute("SELECT model FROM runs_started WHERE run_id = ?", [row["last_run_id"]]).fetchone()
+        dispatcher = open_alerts(alert_settings(**alerting), store, run_id=run_id,
+                                 model=(found[0] if found and found[0] else "the model"), target=opened.label)
     except JourneysError as error:
         bus.close()
         opened.close()
