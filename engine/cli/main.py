@@ -9,23 +9,27 @@ model, a bad flag, an unreachable target) is one clear line, not a traceback.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import sys
+import tempfile
 import uuid
+from pathlib import Path
 from contextlib import contextmanager
 
 import click
 import duckdb
 
-from demo_shop.app import BUGS as DEMO_BUGS
 from engine import __version__
 from engine.cli.cleanup_command import cleanup
+from engine.cli.demo_command import demo
 from engine.cli.failure_commands import COMMANDS
 from engine.cli.project import DEFAULT_PROJECT, default_map, effective_settings, load_project
 from engine.cli.heartbeat import Heartbeat
 from engine.cli.alert_options import alert_options, alert_settings, alerts, open_alerts
 from engine.cli.options import Duration, fail, load_valid_model, rate_option, schedule_options, store_option
 from engine.cli.terminal import TerminalView
+from engine.cli.workers import parse_worker, run_workers
 from engine.errors import ConfigError, JourneysError
 from engine.events import EventBus
 from engine.export.report_json import JsonReport
@@ -38,6 +42,7 @@ from engine.store import StoreWriter, connect, store_path
 from engine.store.ledger import read_ledger
 from engine.store.report import print_cleanups, print_report, print_table
 from engine.failures.stored import fixed_failures, known_failures, stored_known_failures
+from engine.walk.claims import Claims
 from engine.walk.explorer import ExploreSettings, Explorer, default_user_agent
 
 __all__ = ["main", "cli"]
@@ -132,16 +137,26 @@ def cli(ctx: click.Context, project: str | None) -> None:
 @store_option
 @click.option("--no-store", is_flag=True, help="Do not log this run to the store.")
 @alert_options
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes exploring at once (a served target only), sharing one rate cap, one store and "
+                   "one set of failures; --journeys is split between them.")
+@click.option("--worker", "worker", default=None, hidden=True,
+              callback=lambda ctx, param, value: parse_worker(value) if value else None)
 def explore(model_spec, target, journeys, max_steps, seed, duration, replays, shrink_budget, allow_hosts,
             run_header, user_agent, timeout_s, rate, schedule, timezone_name, mask_fields, no_mask_contacts,
             probe_path, breaker_after, breaker_slow, breaker_max_wait, no_breaker, reset, out_dir, forever,
             heartbeat_path, heartbeat_every, recheck_every, recheck_times, no_recheck, known_refresh,
-            examples_db, no_examples_db, json_path, demo_bugs, store, no_store, **alerting) -> None:
+            examples_db, no_examples_db, json_path, demo_bugs, store, no_store, workers, worker, **alerting) -> None:
     """Explore MODEL (a .py file under models/, or the project file's model) against --target."""
     if model_spec is None:
         raise click.UsageError(f"give MODEL (a model file), or set model = \"models/....py\" in {DEFAULT_PROJECT}")
+    if worker is not None:
+        workers = 1  # a worker of --workers (the project file's `workers` is its parent's)
+    if workers > 1 and target == "demo":
+        raise click.UsageError("--workers needs a served target: run `journeys demo serve` and give its URL "
+                               "(--target demo would start a separate demo shop inside each worker)")
     try:
-        rate_cap = rate_cap_for(rate, schedule, timezone_name)
+        rate_cap = rate_cap_for(rate, schedule, timezone_name, shared_state=worker.rate_state if worker else None)
         model = load_valid_model(model_spec)
         opened = open_target(target, seed=seed or 0, demo_bugs=demo_bugs, timeout_s=timeout_s)
         for host in allow_hosts:
@@ -149,9 +164,16 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
         run_id = uuid.uuid4().hex[:12]
         tagging = {"User-Agent": user_agent or default_user_agent(run_id),
                    **({run_header: run_id} if run_header else {})}
-        preflight(opened, headers=tagging, rate_cap=rate_cap)
+        if worker is None:  # the parent of --workers asked the target once for all of them
+            preflight(opened, headers=tagging, rate_cap=rate_cap)
     except JourneysError as error:
         fail(error)
+    if workers > 1:
+        opened.close()
+        folder = (store_path(store) if not no_store else Path(tempfile.mkdtemp(prefix="journeys-"))) / "workers" / run_id
+        sys.exit(run_workers(workers, sys.argv[1:], seed=seed if seed is not None else random.randrange(2**31),
+                             folder=folder, journeys=journeys, forever=forever, duration=duration, out_dir=out_dir,
+                             json_path=json_path, heartbeat=heartbeat_path))
     settings = ExploreSettings(journeys=journeys, max_steps=max_steps, seed=seed, duration_s=duration,
                                replays=replays, database=None if no_examples_db else examples_db,
                                shrink_budget=shrink_budget, reset=reset, allowed_hosts=tuple(allow_hosts),
@@ -159,11 +181,12 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
                                schedule=tuple(schedule), timezone=timezone_name, mask_fields=tuple(mask_fields),
                                mask_contacts=not no_mask_contacts, forever=forever,
                                recheck_every_s=None if no_recheck else recheck_every, recheck_times=recheck_times,
-                               known_refresh_s=known_refresh,
+                               known_refresh_s=min(known_refresh, 5.0) if worker else known_refresh,
+                               worker=worker.label if worker else None, group=worker.group if worker else None,
                                breaker=None if no_breaker else BreakerSettings(
                                    consecutive=breaker_after, max_wait_s=breaker_max_wait, slow_s=breaker_slow,
                                    probe_path=probe_path if probe_path.startswith("/") else "/" + probe_path))
-    view = TerminalView(reproductions_dir=out_dir)
+    view = TerminalView(reproductions_dir=out_dir, worker=worker is not None)
     writer = ReproductionWriter(out_dir, model=model.name, target=opened.label)
     bus = EventBus([writer, view])
     if json_path:
@@ -196,7 +219,8 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
         except JourneysError:
             pass  # a store with nothing in it yet
     explorer = Explorer(model, opened, bus, settings, rate_cap=rate_cap, known=known, fixed=fixed,
-                        stored_failures=None if no_store else lambda: stored_known_failures(store, model.name))
+                        stored_failures=None if no_store else lambda: stored_known_failures(store, model.name),
+                        claims=Claims(worker.claims, worker=f"w{worker.index}") if worker else None)
     try:
         with stopping_well(explorer):  # until the store is closed: a signal then is handled too
             try:
@@ -321,42 +345,7 @@ def config_check(ctx: click.Context) -> None:
         click.echo(f"{key.ljust(width)}  {value or '-'}  ({source})")
 
 
-@cli.group()
-def demo() -> None:
-    """The embedded demo shop."""
-
-
-@demo.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(min=0, max=65535), default=8765, show_default=True)
-@click.option("--bugs/--no-bugs", default=True, show_default=True, help="Seeded bugs on, or a fixed build.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--bug", "only", multiple=True, metavar="NAME",
-              type=click.Choice(DEMO_BUGS),
-              help="Exactly these seeded bugs (repeatable), instead of the default set.")
-@click.option("--operator-token-env", default="SHOP_OPERATOR_TOKEN", show_default=True, metavar="NAME",
-              help="The environment variable holding the operator's bearer token (who may delete any "
-                   "account or review: journeys cleanup signs in as the operator); unset: no operator.")
-def demo_serve(host, port, bugs, seed, only, operator_token_env) -> None:
-    """Serve the demo shop over HTTP until interrupted."""
-    from demo_shop import DemoShop, serve
-
-    if only:
-        bugs = only
-    operator_token = os.environ.get(operator_token_env) or None
-
-    def ready(url: str) -> None:
-        state = (", ".join(bugs) if only else "on") if bugs else "off (fixed build)"
-        operator = f"; operator token from ${operator_token_env}" if operator_token else ""
-        click.echo(f"demo shop listening on {url} (seeded bugs {state}{operator}); Ctrl-C to stop", err=True)
-
-    try:
-        serve(DemoShop(bugs=bugs, seed=seed, operator_token=operator_token), host=host, port=port, ready=ready)
-    except OSError as error:
-        fail(ConfigError(f"cannot listen on {host}:{port}: {error.strerror or error}"))
-
-
-for command in (*COMMANDS, cleanup, alerts):
+for command in (*COMMANDS, cleanup, alerts, demo):
     cli.add_command(command)
 
 

@@ -18,15 +18,15 @@ __all__ = ["Duration", "RateOption", "WindowOption", "schedule_options", "store_
 
 
 class Duration(click.ParamType):
-    """``90s``, ``10m``, ``2h``, ``1d`` or a number of seconds."""
+    """``20ms``, ``90s``, ``10m``, ``2h``, ``1d`` or a number of seconds."""
 
     name = "duration"
-    UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
     def convert(self, value, param, ctx):
         if isinstance(value, (int, float)):
             return float(value)
-        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(value))
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|[smhd]?)\s*", str(value))
         if not match or float(match.group(1)) <= 0:
             self.fail(f"{value!r} is not a duration; use e.g. 90s, 10m, 2h or 1d", param, ctx)
         return float(match.group(1)) * self.UNITS[match.group(2) or "s"]

@@ -72,6 +72,7 @@ KEYS: dict[str, tuple[str, Any]] = {
     "heartbeat.file": ("heartbeat_path", None),
     "heartbeat.every": ("heartbeat_every", None),
     "forever": ("forever", None),
+    "workers": ("workers", None),
     "recheck.every": ("recheck_every", None),
     "recheck.times": ("recheck_times", None),
     "recheck.enabled": ("no_recheck", lambda enabled: not enabled),

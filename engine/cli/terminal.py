@@ -35,8 +35,9 @@ class TerminalView:
     """Progress while exploring, and the summary at the end."""
 
     def __init__(self, console: Console | None = None, *, reproductions_dir: str | None = None,
-                 log_every_s: float = 10.0) -> None:
+                 log_every_s: float = 10.0, worker: bool = False) -> None:
         self.console = console or Console(stderr=False, highlight=False)
+        self.worker = worker  # one of --workers: what it finds, no status line or summary (the parent's)
         self.reproductions_dir = reproductions_dir
         self.log_every_s = log_every_s
         self.live: Live | None = None
@@ -95,7 +96,7 @@ class TerminalView:
             back = (f"back after {event.duration_s:,.0f}s" if event.ended_at is not None
                     else f"still down after {event.duration_s:,.0f}s")
             self._print(f"[bold yellow]⚠ target {back}[/] ({event.probes} probe(s)); one availability incident")
-        elif isinstance(event, RunFinished):
+        elif isinstance(event, RunFinished) and not self.worker:
             self._stop_live()
             self._summary(event)
 
@@ -105,6 +106,8 @@ class TerminalView:
     # --- progress -------------------------------------------------------------------------
     def _started(self, event: RunStarted) -> None:
         self.started = time.monotonic()
+        if self.worker:
+            return
         self.budget = event.settings.get("journeys", 0)
         duration = event.settings.get("duration_s")
         forever = event.settings.get("forever")
@@ -135,6 +138,8 @@ class TerminalView:
         )
 
     def _refresh(self) -> None:
+        if self.worker:
+            return
         if self.live is not None:
             self.live.update(self._status())
         elif time.monotonic() - self.last_log >= self.log_every_s:

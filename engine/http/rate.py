@@ -5,8 +5,8 @@ with a burst of one: requests are spaced ``1/rate`` apart, never bunched), run a
 few percent under the rate asked for, so that the target never sees more than
 the cap in any window of the rate's length, even when the answers' latency
 varies a little. pyrate-limiter keeps the bucket's state in a store: in memory
-here; its SQLite and Redis stores are what lets several processes and machines
-share one cap later.
+for one process; in a file the processes of ``--workers`` share
+(``engine.http.shared_rate``), so that together they stay under the cap.
 
 The time a request waited for the cap is recorded apart from the target's
 latency (``RequestRecord.waited_ms``).
@@ -23,6 +23,7 @@ from pyrate_limiter import InMemoryStateStore, Limiter, Rate, StateBucket, Token
 
 from engine.errors import ConfigError
 from engine.http.breaker import TargetDown
+from engine.http.shared_rate import FileStateStore
 
 __all__ = ["RateSpec", "parse_rate", "RateCap", "Paused"]
 
@@ -74,9 +75,10 @@ class RateCap:
     ``on_change`` hears each new window's ``Slot``.
     """
 
-    def __init__(self, spec: RateSpec | None, schedule=None) -> None:
+    def __init__(self, spec: RateSpec | None, schedule=None, *, shared_state: str | None = None) -> None:
         self.spec = spec
-        self._limiter = _limiter(spec) if spec is not None else None
+        self.shared_state = shared_state  # a file the bucket's state lives in, shared by --workers
+        self._limiter = _limiter(spec, shared_state) if spec is not None else None
         self.schedule = schedule
         self.slot = None
         self.on_change: Callable[[Any], None] = lambda slot: None
@@ -112,13 +114,14 @@ class RateCap:
         first request may follow the old window's last at once, then the new spacing holds."""
         if spec != self.spec:
             self.spec = spec
-            self._limiter = _limiter(spec) if spec is not None else None
+            self._limiter = _limiter(spec, self.shared_state) if spec is not None else None
 
 
-def _limiter(spec: RateSpec) -> Limiter:
+def _limiter(spec: RateSpec, shared_state: str | None = None) -> Limiter:
     # pyrate-limiter's rates are whole requests per whole milliseconds: 0.5/s is 1 per 2,000 ms.
     requests = max(1, round(spec.requests)) if spec.requests >= 1 else 1
     interval_ms = spec.per_s * 1000 * requests / spec.requests
     rate = Rate(requests, max(1, round(interval_ms * (1 + MARGIN))), burst=1)
-    bucket = StateBucket([rate], algorithm=TokenBucket(), store=InMemoryStateStore())
+    store = FileStateStore(shared_state) if shared_state else InMemoryStateStore()
+    bucket = StateBucket([rate], algorithm=TokenBucket(), store=store)
     return Limiter(bucket, buffer_ms=BUFFER_MS)

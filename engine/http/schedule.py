@@ -126,10 +126,12 @@ class Schedule:
         return Slot(rate=self.base, paused=False, window="")
 
 
-def rate_cap_for(rate: str | None, schedule: tuple[str, ...] = (), timezone_name: str = "UTC") -> RateCap | None:
+def rate_cap_for(rate: str | None, schedule: tuple[str, ...] = (), timezone_name: str = "UTC", *,
+                 shared_state: str | None = None) -> RateCap | None:
     """The run's cap from its settings (None: no cap and no schedule); ConfigError if one is bad."""
     if not rate and not schedule:
         return None
     base = parse_rate(rate) if rate else None
     windows = [parse_window(window) for window in schedule]
-    return RateCap(base, schedule=Schedule(windows, zone=time_zone(timezone_name), base=base) if windows else None)
+    return RateCap(base, schedule=Schedule(windows, zone=time_zone(timezone_name), base=base) if windows else None,
+                   shared_state=shared_state)

@@ -44,6 +44,7 @@ from engine import __version__
 from engine.errors import JourneysError
 from engine.events import EventBus, Notice, RateChanged, RoundStarted, RunFinished, RunStarted, StepFinished
 from engine.walk.hypothesis_control import RoundDatabase, ignore_engine_constants, round_seed, seeded
+from engine.walk.claims import Claims
 from engine.walk.investigate import Investigator
 from engine.walk.journey import JourneyRunner, ReplayedJourney, StepFailure, Tagger
 from engine.walk.known_refresh import REFRESH_EVERY_S, KnownRefresh
@@ -90,6 +91,8 @@ class ExploreSettings:
     recheck_every_s: float | None = 3600.0  # continuous: re-check the store's failures at start and this often
     recheck_times: int = 3                # replays of each failure in one re-check
     known_refresh_s: float | None = REFRESH_EVERY_S  # continuous: read other runs' failures this often
+    worker: str | None = None             # --workers: "I/N" of the run group ``group``
+    group: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -101,7 +104,7 @@ class Explorer:
     def __init__(self, model: Model, target: Target, bus: EventBus, settings: ExploreSettings, *,
                  rate_cap: RateCap | None = None, known: tuple[Failure, ...] = (),
                  fixed: frozenset[str] = frozenset(),
-                 stored_failures: Callable[[], Iterable[Failure]] | None = None) -> None:
+                 stored_failures: Callable[[], Iterable[Failure]] | None = None, claims: Claims | None = None) -> None:
         self.model = model
         self.target = target
         self.bus = bus
@@ -141,14 +144,15 @@ class Explorer:
         self.failures = Investigator(
             model=model, client=self.client, emit=self.emit, run_id=self.run_id, tagger=self.tagger,
             seed=self.seed, settings=settings, history=self.history, next_journey=self._next_journey,
-            explored=lambda: self.explored, deadline=self._deadline, late=self._late, outages=self.outages)
+            explored=lambda: self.explored, deadline=self._deadline, late=self._late, outages=self.outages,
+            claims=claims)
         self.failures.carry(known)
         self.known_met: dict[str, None] = {}  # carried failures met again, in order
         self.rechecks = Rechecks(model=model, client=self.client, emit=self.emit, run_id=self.run_id,
                                  target_label=target.label, every_s=settings.recheck_every_s,
                                  times=settings.recheck_times, fixed=fixed,
                                  carried=lambda: {f: self.known[f] for f in self.failures.carried if f in self.known})
-        self.known_refresh = KnownRefresh(stored_failures if settings.forever else None,
+        self.known_refresh = KnownRefresh(stored_failures if settings.forever or settings.worker else None,
                                           every_s=settings.known_refresh_s, investigator=self.failures,
                                           emit=self.emit, run_id=self.run_id)
 
@@ -221,7 +225,8 @@ class Explorer:
 
     def _runner(self, journey: int, phase: str) -> JourneyRunner:
         return JourneyRunner(model=self.model, client=self.client, emit=self.emit, run_id=self.run_id,
-                             journey=journey, phase=phase, known=frozenset(self.known) | frozenset(self.failures.held),
+                             journey=journey, phase=phase,
+                             known=frozenset(self.known) | frozenset(self.failures.held) | self.failures.elsewhere,
                              tagger=self.tagger)
 
     # --- the run ---------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from engine.records import Failure, LeftBehind
 from engine.redact import redact_text
 from engine.http.breaker import TargetDown
 from engine.http.rate import Paused
+from engine.walk.claims import Claims
 from engine.walk.journey import StepFailure, Tagger
 from engine.walk.outage import OutageWatch, unavailable_reason
 from engine.walk.polish import polish
@@ -58,7 +59,8 @@ class Investigator:
     def __init__(self, *, model: Model, client: TargetClient, emit: Callable[[Event], None], run_id: str,
                  tagger: Tagger, seed: int, settings: Any, history: SessionHistory,
                  next_journey: Callable[[], int], explored: Callable[[], int],
-                 deadline: Callable[[], float | None], late: Callable[[], bool], outages: OutageWatch) -> None:
+                 deadline: Callable[[], float | None], late: Callable[[], bool], outages: OutageWatch,
+                 claims: Claims | None = None) -> None:
         self.model = model
         self.client = client
         self.emit = emit
@@ -76,6 +78,8 @@ class Investigator:
         self.carried: set[str] = set()  # known before the run (from the store): never investigated again
         self.held: dict[str, _Held] = {}
         self.met: dict[str, StepFailure] = {}  # new failures met by replays, still to investigate
+        self.claims = claims  # --workers: a failure is investigated by the worker that claims it first
+        self.elsewhere: set[str] = set()  # claimed by another worker: known here from then on
 
     def _replayer(self, phase: str):
         def replay(steps):
@@ -98,7 +102,8 @@ class Investigator:
     def met_on_the_way(self, outcome: StepFailure) -> None:
         """A failure met is a failure reported: one a replay lands on while shrinking another."""
         fingerprint = outcome.fingerprint.id
-        if fingerprint not in self.known and fingerprint not in self.held and fingerprint not in self.met:
+        if fingerprint not in self.known and fingerprint not in self.held and fingerprint not in self.met \
+                and fingerprint not in self.elsewhere:
             self.met[fingerprint] = outcome
 
     def investigate_met(self) -> None:
@@ -117,6 +122,8 @@ class Investigator:
 
     def investigate(self, failure: StepFailure, tries: int = 1) -> None:
         """Shrink, replay, classify and report ``failure``; an outage on the way postpones it."""
+        if self._claimed_elsewhere(failure):
+            return
         try:
             self._investigate(failure, tries)
         except TargetDown as stopped:
@@ -129,6 +136,18 @@ class Investigator:
             self.emit(Notice(run_id=self.run_id, message=(
                 f"{failure.fingerprint}: {why} while this failure was investigated; "
                 "it is investigated again after the next journey")))
+
+    def _claimed_elsewhere(self, failure: StepFailure) -> bool:
+        fingerprint = failure.fingerprint.id
+        if self.claims is None or self.claims.claim(fingerprint):
+            return False
+        self.met.pop(fingerprint, None)
+        if fingerprint not in self.elsewhere:
+            self.elsewhere.add(fingerprint)
+            self.emit(Notice(run_id=self.run_id, message=(
+                f"{failure.fingerprint}: another worker is investigating it; journeys here that meet it record "
+                "an occurrence and go on")))
+        return True
 
     def _investigate(self, failure: StepFailure, tries: int) -> None:
         fingerprint = failure.fingerprint.id

@@ -1,0 +1,73 @@
+"""Which worker investigates a failure: the first to claim it; the others step past it.
+
+Workers of one run (``--workers N``) walk the same model against the same target, so two of them
+often meet the same bug within seconds. Shrinking and replaying it twice would double the load
+it puts on the target and report it twice. Before a worker investigates a new failure it claims
+the fingerprint: a file created with ``O_EXCL`` in the run's claims folder, which exactly one
+process can create. The others treat the failure as known from then on (a journey that meets it
+records an occurrence and goes on), and take up the stored failure when the store has it.
+
+A claim of a process that died on this host (its pid is gone) can be taken over: a crash must not
+leave a bug uninvestigated. Claims belong to one run of workers; a later run starts with none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+__all__ = ["Claims"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Claims:
+    def __init__(self, folder: str | os.PathLike[str], *, worker: str) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.worker = worker
+        self.host = socket.gethostname()
+
+    def _path(self, fingerprint: str) -> Path:
+        return self.folder / f"{fingerprint}.json"
+
+    def claim(self, fingerprint: str) -> bool:
+        """True if this worker may investigate ``fingerprint`` (it claimed it now, or before)."""
+        path = self._path(fingerprint)
+        mine = json.dumps({"worker": self.worker, "pid": os.getpid(), "host": self.host, "at": time.time()})
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                holder = self.holder(fingerprint)
+                if holder is None:
+                    continue  # being written this instant, or removed: look again
+                if holder.get("pid") == os.getpid() and holder.get("host") == self.host:
+                    return True
+                if holder.get("host") == self.host and not _alive(int(holder.get("pid", 0))):
+                    path.unlink(missing_ok=True)  # its worker died: take it over
+                    continue
+                return False
+            with os.fdopen(fd, "w") as file:
+                file.write(mine)
+            return True
+        return False
+
+    def holder(self, fingerprint: str) -> dict | None:
+        """Who claimed ``fingerprint`` (None: nobody, or the claim is still being written)."""
+        try:
+            data = json.loads(self._path(fingerprint).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
