@@ -29,7 +29,7 @@ from engine.cli.heartbeat import Heartbeat
 from engine.cli.alert_options import alert_options, alert_settings, alerts, open_alerts
 from engine.cli.options import Duration, fail, load_valid_model, rate_option, schedule_options, store_option
 from engine.cli.terminal import TerminalView
-from engine.cli.workers import parse_worker, run_workers
+from engine.cli.workers import parse_worker, run_workers, shard_spec
 from engine.errors import ConfigError, JourneysError
 from engine.events import EventBus
 from engine.export.report_json import JsonReport
@@ -42,7 +42,6 @@ from engine.store import StoreWriter, connect, store_path
 from engine.store.ledger import read_ledger
 from engine.store.report import print_cleanups, print_report, print_table
 from engine.failures.stored import fixed_failures, known_failures, stored_known_failures
-from engine.walk.claims import Claims
 from engine.walk.explorer import ExploreSettings, Explorer, default_user_agent
 
 __all__ = ["main", "cli"]
@@ -142,16 +141,30 @@ def cli(ctx: click.Context, project: str | None) -> None:
                    "one set of failures; --journeys is split between them.")
 @click.option("--worker", "worker", default=None, hidden=True,
               callback=lambda ctx, param, value: parse_worker(value) if value else None)
+@click.option("--shard", default=None, metavar="I/N",
+              help="One of N pieces of a run started by a scheduler (a Kubernetes Job, a CI matrix), with --group; "
+                   "they share one cap, one set of failures and --journeys (split).")
+@click.option("--group", default=None, metavar="NAME", help="With --shard: the name all the pieces share.")
+@click.option("--redis", "redis_url", default=None, metavar="URL",
+              help="With --shard: keep the shared cap and claims in Redis (redis://HOST:PORT/DB), for pieces on "
+                   "several machines [default: in the store's folder, for pieces on one machine].")
 def explore(model_spec, target, journeys, max_steps, seed, duration, replays, shrink_budget, allow_hosts,
             run_header, user_agent, timeout_s, rate, schedule, timezone_name, mask_fields, no_mask_contacts,
             probe_path, breaker_after, breaker_slow, breaker_max_wait, no_breaker, reset, out_dir, forever,
             heartbeat_path, heartbeat_every, recheck_every, recheck_times, no_recheck, known_refresh,
-            examples_db, no_examples_db, json_path, demo_bugs, store, no_store, workers, worker, **alerting) -> None:
+            examples_db, no_examples_db, json_path, demo_bugs, store, no_store, workers, worker, shard, group,
+            redis_url, **alerting) -> None:
     """Explore MODEL (a .py file under models/, or the project file's model) against --target."""
     if model_spec is None:
         raise click.UsageError(f"give MODEL (a model file), or set model = \"models/....py\" in {DEFAULT_PROJECT}")
     if worker is not None:
         workers = 1  # a worker of --workers (the project file's `workers` is its parent's)
+    worker = worker or shard_spec(shard, group, redis_url, store_path(store))
+    if worker is not None and worker.shard:
+        if workers > 1:
+            raise click.UsageError("--shard with --workers is not supported yet: start one process per shard")
+        journeys = -(-journeys // worker.count)  # this piece's part of the budget
+        seed = None if seed is None else seed + worker.index - 1
     if workers > 1 and target == "demo":
         raise click.UsageError("--workers needs a served target: run `journeys demo serve` and give its URL "
                                "(--target demo would start a separate demo shop inside each worker)")
@@ -164,7 +177,7 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
         run_id = uuid.uuid4().hex[:12]
         tagging = {"User-Agent": user_agent or default_user_agent(run_id),
                    **({run_header: run_id} if run_header else {})}
-        if worker is None:  # the parent of --workers asked the target once for all of them
+        if worker is None or worker.shard:  # the parent of --workers asked the target once for all of them
             preflight(opened, headers=tagging, rate_cap=rate_cap)
     except JourneysError as error:
         fail(error)
@@ -186,7 +199,7 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
                                breaker=None if no_breaker else BreakerSettings(
                                    consecutive=breaker_after, max_wait_s=breaker_max_wait, slow_s=breaker_slow,
                                    probe_path=probe_path if probe_path.startswith("/") else "/" + probe_path))
-    view = TerminalView(reproductions_dir=out_dir, worker=worker is not None)
+    view = TerminalView(reproductions_dir=out_dir, worker=worker is not None and not worker.shard)
     writer = ReproductionWriter(out_dir, model=model.name, target=opened.label)
     bus = EventBus([writer, view])
     if json_path:
@@ -220,7 +233,7 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
             pass  # a store with nothing in it yet
     explorer = Explorer(model, opened, bus, settings, rate_cap=rate_cap, known=known, fixed=fixed,
                         stored_failures=None if no_store else lambda: stored_known_failures(store, model.name),
-                        claims=Claims(worker.claims, worker=f"w{worker.index}") if worker else None)
+                        claims=worker.claims() if worker else None)
     try:
         with stopping_well(explorer):  # until the store is closed: a signal then is handled too
             try:

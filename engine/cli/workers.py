@@ -21,6 +21,7 @@ or configuration error, else 1 if any failure was found, else 0 (130 if stopped 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -41,29 +42,64 @@ from rich.text import Text
 from engine.cli.terminal import TerminalView
 from engine.events import OutageEnded, RunFinished
 from engine.failures.stored import load_failure
+from engine.http.shared_rate import is_redis_url
+from engine.walk.claims import Claims, RedisClaims
 
-__all__ = ["run_workers", "worker_argv", "WorkerSpec", "parse_worker"]
+__all__ = ["run_workers", "worker_argv", "WorkerSpec", "parse_worker", "shard_spec"]
 
 BEAT_S = 1.0  # how often each worker writes its heartbeat for the parent's status line
 
 
 class WorkerSpec:
-    """What ``--worker GROUP:I/N:FOLDER`` tells a worker process."""
+    """What ``--worker GROUP:I/N:FOLDER`` tells a worker process, or ``--shard I/N --group G`` a shard.
 
-    def __init__(self, group: str, index: int, count: int, folder: str) -> None:
+    A shard is started by a scheduler, not by a parent: it asks the target itself (pre-flight) and
+    prints its own status line and summary. With ``redis`` (a URL) its cap and claims live there,
+    shared across machines; without, in ``folder`` (``<store>/workers/<group>``), shared by the
+    processes of one machine."""
+
+    def __init__(self, group: str, index: int, count: int, folder: str, *, redis: str | None = None,
+                 shard: bool = False) -> None:
         self.group, self.index, self.count, self.folder = group, index, count, folder
+        self.redis, self.shard = redis, shard
 
     @property
     def label(self) -> str:
         return f"{self.index}/{self.count}"
 
     @property
-    def rate_state(self) -> str:
-        return os.path.join(self.folder, "rate.state")
+    def name(self) -> str:
+        return f"{'s' if self.shard else 'w'}{self.index}"
 
     @property
-    def claims(self) -> str:
-        return os.path.join(self.folder, "claims")
+    def rate_state(self) -> str:
+        if self.redis:
+            return f"{self.redis.partition('#')[0]}#journeys:rate:{self.group}"
+        return os.path.join(self.folder, "rate.state")
+
+    def claims(self):
+        if self.redis:
+            return RedisClaims(self.redis, group=self.group, worker=self.name)
+        return Claims(os.path.join(self.folder, "claims"), worker=self.name)
+
+
+def shard_spec(shard: str | None, group: str | None, redis: str | None, store_root: Path) -> WorkerSpec | None:
+    """``--shard I/N --group NAME [--redis URL]``, checked: a usage error names what is wrong."""
+    if shard is None:
+        if group or redis:
+            raise click.UsageError("--group and --redis go with --shard I/N (one piece of a run started by a "
+                                   "scheduler); --workers N needs neither")
+        return None
+    index, _, count = shard.partition("/")
+    if not (index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
+        raise click.UsageError(f"--shard {shard!r}: write I/N with 1 <= I <= N (e.g. --shard 2/4)")
+    if not group:
+        raise click.UsageError("--shard needs --group NAME: the name every piece of the run is given (the job's name)")
+    if redis and not is_redis_url(redis):
+        raise click.UsageError(f"--redis {redis!r}: write redis://HOST:PORT/DB (or rediss:// for TLS)")
+    if redis and importlib.util.find_spec("redis") is None:
+        raise click.UsageError("--redis needs the redis client: pip install 'journeys[redis]'")
+    return WorkerSpec(group, int(index), int(count), str(store_root / "workers" / group), redis=redis, shard=True)
 
 
 def parse_worker(text: str) -> WorkerSpec:

@@ -23,7 +23,7 @@ from pyrate_limiter import InMemoryStateStore, Limiter, Rate, StateBucket, Token
 
 from engine.errors import ConfigError
 from engine.http.breaker import TargetDown
-from engine.http.shared_rate import FileStateStore
+from engine.http.shared_rate import shared_store
 
 __all__ = ["RateSpec", "parse_rate", "RateCap", "Paused"]
 
@@ -77,7 +77,7 @@ class RateCap:
 
     def __init__(self, spec: RateSpec | None, schedule=None, *, shared_state: str | None = None) -> None:
         self.spec = spec
-        self.shared_state = shared_state  # a file the bucket's state lives in, shared by --workers
+        self.shared_state = shared_state  # where the state lives if shared: a file (--workers), a Redis URL
         self._limiter = _limiter(spec, shared_state) if spec is not None else None
         self.schedule = schedule
         self.slot = None
@@ -122,6 +122,6 @@ def _limiter(spec: RateSpec, shared_state: str | None = None) -> Limiter:
     requests = max(1, round(spec.requests)) if spec.requests >= 1 else 1
     interval_ms = spec.per_s * 1000 * requests / spec.requests
     rate = Rate(requests, max(1, round(interval_ms * (1 + MARGIN))), burst=1)
-    store = FileStateStore(shared_state) if shared_state else InMemoryStateStore()
+    store = shared_store(shared_state, rate) if shared_state else InMemoryStateStore()
     bucket = StateBucket([rate], algorithm=TokenBucket(), store=store)
     return Limiter(bucket, buffer_ms=BUFFER_MS)

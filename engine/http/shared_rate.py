@@ -5,8 +5,11 @@
 ``FileStateStore`` keeps them in a small file, read and written under an exclusive ``flock``, so a
 check is atomic across processes and a process killed mid-check leaves nothing locked (the kernel
 drops its lock). The clock is the machine's monotonic one, which every process shares.
-Across machines, the same bucket keeps its state in Redis instead (pyrate-limiter's
-``RedisStateStore``).
+Across machines (``--shard I/N --redis URL``), the same bucket keeps its state in Redis instead:
+pyrate-limiter's ``RedisStateStore``, whose check is one Lua script, on the wall clock.
+
+``shared_store`` picks one from the run's setting: ``redis://HOST:PORT/DB#KEY`` (or ``rediss://``)
+for Redis, anything else a file's path.
 """
 
 from __future__ import annotations
@@ -16,8 +19,30 @@ import json
 import os
 
 from pyrate_limiter.abstracts.store import StateStore
+from pyrate_limiter.buckets.redis_state import RedisStateStore
 
-__all__ = ["FileStateStore"]
+from engine.errors import ConfigError
+
+__all__ = ["FileStateStore", "shared_store", "is_redis_url"]
+
+KEY_TTL_MS = 24 * 3600 * 1000  # a cap's state in Redis expires a day after its last request
+
+
+def is_redis_url(text: str) -> bool:
+    return text.startswith(("redis://", "rediss://", "unix://"))
+
+
+def shared_store(where: str, rate) -> StateStore:
+    """The bucket's state for ``rate`` (a window of its own when a schedule changes the rate)."""
+    signature = f"{rate.limit}/{rate.interval}"
+    if is_redis_url(where):
+        try:
+            import redis
+        except ImportError:
+            raise ConfigError("--redis needs the redis client: pip install 'journeys[redis]'") from None
+        url, _, key = where.partition("#")
+        return RedisStateStore(redis.Redis.from_url(url), f"{key or 'journeys:rate'}:{signature}", ttl_ms=KEY_TTL_MS)
+    return FileStateStore(where)
 
 
 class FileStateStore(StateStore):

@@ -71,3 +71,32 @@ class Claims:
         except (OSError, ValueError):
             return None
         return data if isinstance(data, dict) else None
+
+
+class RedisClaims:
+    """The same claims across machines (``--shard I/N --redis URL``): ``SET key NX`` in Redis.
+
+    A claim expires after ``ttl_s`` (longer than any investigation), so a shard that crashed while
+    it investigated leaves the failure to the others an hour later at most."""
+
+    def __init__(self, url: str, *, group: str, worker: str, ttl_s: int = 3600) -> None:
+        import redis  # journeys[redis]; checked when the option is read
+
+        self.redis = redis.Redis.from_url(url.partition("#")[0])
+        self.prefix = f"journeys:claim:{group}:"
+        self.ttl_s = ttl_s
+        self.mine = json.dumps({"worker": worker, "pid": os.getpid(), "host": socket.gethostname()})
+
+    def claim(self, fingerprint: str) -> bool:
+        key = self.prefix + fingerprint
+        if self.redis.set(key, self.mine, nx=True, ex=self.ttl_s):
+            return True
+        holder = self.redis.get(key)
+        return holder is not None and holder.decode() == self.mine
+
+    def holder(self, fingerprint: str) -> dict | None:
+        raw = self.redis.get(self.prefix + fingerprint)
+        try:
+            return json.loads(raw) if raw else None
+        except ValueError:
+            return None

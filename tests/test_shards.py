@@ -1,0 +1,133 @@
+"""``explore --shard I/N --group NAME``: pieces of one run started by a scheduler. On one machine they
+share the store's folder; on several, a real Redis (redis-server on 127.0.0.1, started here) holds
+the cap and the claims. Each piece here has a store of its own, as on machines of their own, so
+only Redis can keep them to one cap and one report per failure."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from demo_shop import DemoShop, start_in_thread
+from engine.store import connect
+
+from .conftest import ROOT, free_port, run_journeys
+from .library_app import Library
+from .test_rate_cap import Clocked, most_in_any_second
+
+TARGETS = {
+    "demo shop": (lambda: DemoShop(bugs=True, seed=0), ROOT / "models" / "shop.py"),
+    "library": (Library, ROOT / "tests" / "library_model.py"),
+}
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory):
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("these tests need redis-server (Debian: apt-get install redis-server; .ci/run installs it)")
+    port = free_port()
+    folder = tmp_path_factory.mktemp("redis")
+    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                               "no", "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import redis
+
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0", client
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def start_shard(cwd, model, url, index, *args):
+    cwd.mkdir(exist_ok=True)
+    return subprocess.Popen([sys.executable, "-m", "engine.cli", "explore", str(model), "--target", url,
+                             "--shard", f"{index}/2", *args, "--no-examples-db", "--json", "r.json"],
+                            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("name", sorted(TARGETS))
+def test_shards_on_two_machines_report_each_failure_once_through_redis(tmp_path, redis_url, name):
+    url_of_redis, client = redis_url
+    make_app, model = TARGETS[name]
+    url, stop = start_in_thread(make_app())
+    group = f"job-{name.replace(' ', '-')}"
+    try:
+        shards = [start_shard(tmp_path / f"machine{i}", model, url, i, "--group", group, "--redis", url_of_redis,
+                              "--journeys", "120", "--seed", "3") for i in (1, 2)]
+        outputs = [shard.communicate(timeout=600) for shard in shards]
+    finally:
+        stop()
+    for shard, (out, err) in zip(shards, outputs):
+        assert shard.returncode in (0, 1), out[-2000:] + err[-2000:]
+        assert "Traceback" not in err
+    reports = [json.loads((tmp_path / f"machine{i}" / "r.json").read_text()) for i in (1, 2)]
+    assert [r["journeys"] for r in reports] == [60, 60] and [r["seed"] for r in reports] == [3, 4]
+    reported = [f["id"] for r in reports for f in r["failures"]]
+    assert reported and len(reported) == len(set(reported)), reported  # one report per failure, across machines
+    assert client.keys(f"journeys:claim:{group}:*")  # the claims were Redis's
+    said = " ".join(" ".join(out.split()) for out, _ in outputs)
+    assert "another worker is investigating it" in said
+    for i, report in zip((1, 2), reports):
+        store = connect(tmp_path / f"machine{i}" / "journeys-store")
+        settings = json.loads(store.execute("SELECT settings FROM runs_started").fetchone()[0])
+        assert settings["worker"] == f"{i}/2" and settings["group"] == group
+
+
+def test_shards_keep_to_one_cap_through_redis(tmp_path, redis_url):
+    url_of_redis, client = redis_url
+    clocked = Clocked(DemoShop(bugs=True, seed=0))
+    url, stop = start_in_thread(clocked)
+    try:
+        shards = [start_shard(tmp_path / f"machine{i}", ROOT / "models" / "shop.py", url, i, "--group", "capped",
+                              "--redis", url_of_redis, "--rate", "20/s", "--duration", "12s", "--seed", "5")
+                  for i in (1, 2)]
+        outputs = [shard.communicate(timeout=300) for shard in shards]
+    finally:
+        stop()
+    assert all(shard.returncode in (0, 1) for shard in shards), [err[-2000:] for _, err in outputs]
+    reports = [json.loads((tmp_path / f"machine{i}" / "r.json").read_text()) for i in (1, 2)]
+    assert all(r["steps"] > 0 for r in reports)
+    assert len(clocked.arrivals) > 8 * 20
+    assert most_in_any_second(clocked.arrivals) <= 20
+    assert client.keys("journeys:rate:capped*")
+
+
+def test_shards_on_one_machine_share_the_store_and_report_merges_them(tmp_path):
+    url, stop = start_in_thread(Library())
+    try:
+        shards = [subprocess.Popen([sys.executable, "-m", "engine.cli", "explore",
+                                    str(ROOT / "tests" / "library_model.py"), "--target", url, "--shard", f"{i}/2",
+                                    "--group", "nightly", "--journeys", "80", "--seed", "2", "--no-examples-db",
+                                    "--json", f"r{i}.json"], cwd=tmp_path, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True) for i in (1, 2)]
+        outputs = [shard.communicate(timeout=600) for shard in shards]
+    finally:
+        stop()
+    assert all(shard.returncode in (0, 1) for shard in shards), [err[-2000:] for _, err in outputs]
+    reported = [f["id"] for i in (1, 2) for f in json.loads((tmp_path / f"r{i}.json").read_text())["failures"]]
+    assert reported and len(reported) == len(set(reported))
+    store = connect(tmp_path / "journeys-store")
+    assert store.execute("SELECT count(DISTINCT run_id) FROM journeys").fetchone()[0] == 2
+    report = run_journeys("report", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    for failure_id in reported:
+        assert " ".join(report.stdout.split()).count(failure_id) == 1, (failure_id, report.stdout[-3000:])
+
+
+def test_a_shard_needs_its_group_and_a_well_formed_index(tmp_path):
+    for args, words in ((["--shard", "1/2"], "--group"), (["--shard", "3/2", "--group", "g"], "1 <= I <= N"),
+                        (["--group", "g"], "--shard"), (["--shard", "1/2", "--group", "g", "--redis", "nope"],
+                                                        "redis://")):
+        result = run_journeys("explore", str(ROOT / "models" / "shop.py"), "--target", "demo", *args, cwd=tmp_path)
+        assert result.returncode == 2 and words in result.stderr, (args, result.stderr)
