@@ -41,7 +41,7 @@ from engine.model.graph import to_dot, to_mermaid
 from engine.store import StoreWriter, connect, store_path
 from engine.store.ledger import read_ledger
 from engine.store.report import print_cleanups, print_report, print_table
-from engine.failures.stored import fixed_failures, known_failures, stored_known_failures
+from engine.failures.stored import fixed_failures, known_failures, stored_failures_token, stored_known_failures
 from engine.walk.explorer import ExploreSettings, Explorer, default_user_agent
 
 __all__ = ["main", "cli"]
@@ -233,6 +233,7 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
             pass  # a store with nothing in it yet
     explorer = Explorer(model, opened, bus, settings, rate_cap=rate_cap, known=known, fixed=fixed,
                         stored_failures=None if no_store else lambda: stored_known_failures(store, model.name),
+                        stored_token=lambda: stored_failures_token(store),
                         claims=worker.claims() if worker else None)
     try:
         with stopping_well(explorer):  # until the store is closed: a signal then is handled too

@@ -13,6 +13,7 @@ needs, since later steps read it from the actor's memory.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from typing import Any, Callable
 
@@ -29,6 +30,7 @@ from engine.walk.replay import ReplayMismatch, Tally, replay_steps, replay_tally
 from engine.export.script import build_script
 from engine.export.script_walk import walk_script
 from engine.store.reader import connect
+from engine.store import store_path
 from engine.http.client import TargetClient
 
 __all__ = ["find_failure", "known_failures", "stored_known_failures", "fixed_failures", "load_failure", "needs_model", "replay_stored", "unmask", "verdict"]
@@ -75,6 +77,16 @@ def stored_known_failures(store, model: str) -> list[Failure]:
         return known_failures(connection, model)
     finally:
         connection.close()
+
+
+def stored_failures_token(store) -> tuple[str, ...] | None:
+    """What changes whenever a failure is stored: the names of the ``failures_found`` segments.
+    Listing a folder costs microseconds; reading the store costs a connection and a query (about
+    0.1 s of CPU), which a worker asking every few seconds should spend only when it is worth it."""
+    try:
+        return tuple(sorted(os.listdir(store_path(store) / "failures_found")))
+    except OSError:
+        return None
 
 
 def fixed_failures(connection: duckdb.DuckDBPyConnection) -> frozenset[str]:

@@ -104,7 +104,8 @@ class Explorer:
     def __init__(self, model: Model, target: Target, bus: EventBus, settings: ExploreSettings, *,
                  rate_cap: RateCap | None = None, known: tuple[Failure, ...] = (),
                  fixed: frozenset[str] = frozenset(),
-                 stored_failures: Callable[[], Iterable[Failure]] | None = None, claims: Claims | None = None) -> None:
+                 stored_failures: Callable[[], Iterable[Failure]] | None = None, claims: Claims | None = None,
+                 stored_token: Callable[[], object] | None = None) -> None:
         self.model = model
         self.target = target
         self.bus = bus
@@ -154,7 +155,7 @@ class Explorer:
                                  carried=lambda: {f: self.known[f] for f in self.failures.carried if f in self.known})
         self.known_refresh = KnownRefresh(stored_failures if settings.forever or settings.worker else None,
                                           every_s=settings.known_refresh_s, investigator=self.failures,
-                                          emit=self.emit, run_id=self.run_id)
+                                          emit=self.emit, run_id=self.run_id, token=stored_token)
 
     @property
     def known(self) -> dict[str, Failure]:

@@ -26,8 +26,11 @@ REFRESH_EVERY_S = 60.0
 
 class KnownRefresh:
     def __init__(self, fetch: Callable[[], Iterable[Failure]] | None, *, every_s: float | None,
-                 investigator, emit: Callable[[Event], None], run_id: str) -> None:
+                 investigator, emit: Callable[[Event], None], run_id: str,
+                 token: Callable[[], object] | None = None) -> None:
         self.fetch = fetch if every_s else None
+        self.token = token  # changes when the store may hold new failures: unchanged, nothing is read
+        self._token: object = None
         self.every_s = every_s or 0.0
         self.investigator = investigator
         self.emit = emit
@@ -39,10 +42,14 @@ class KnownRefresh:
         if self.fetch is None or time.monotonic() < self._next:
             return
         self._next = time.monotonic() + self.every_s
+        token = self.token() if self.token is not None else None
+        if token is not None and token == self._token:
+            return  # no failure stored since the last read
         try:
             stored = tuple(self.fetch())
         except Exception:  # noqa: BLE001 - a store mid-compaction, a file being written: next time
             return
+        self._token = token
         busy = self.investigator
         new = [f for f in stored if f.id not in busy.known and f.id not in busy.held and f.id not in busy.met]
         if not new:
