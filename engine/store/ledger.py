@@ -32,7 +32,7 @@ import attrs
 from engine.events import (CleanupFinished, CleanupRegistered, CleanupWithdrawn, Event, RunFinished,
                            RunStarted)
 
-__all__ = ["LedgerWriter", "LedgerEntry", "LedgerRun", "Ledger", "read_ledger", "ledger_dir"]
+__all__ = ["LedgerWriter", "LedgerEntry", "LedgerRun", "Ledger", "read_ledger", "ledger_dir", "process_alive"]
 
 
 def ledger_dir(store_root: str | os.PathLike[str]) -> Path:
@@ -224,3 +224,6 @@ def _alive(pid: int) -> bool:
             return handle.read().rpartition(")")[2].split()[0] != "Z"
     except (OSError, IndexError):
         return True
+
+
+process_alive = _alive  # also what decides whether a worker's claim (engine.walk.claims) is still held

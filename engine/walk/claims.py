@@ -19,17 +19,9 @@ import socket
 import time
 from pathlib import Path
 
-__all__ = ["Claims"]
+from engine.store.ledger import process_alive
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+__all__ = ["Claims", "RedisClaims"]
 
 
 class Claims:
@@ -55,7 +47,7 @@ class Claims:
                     continue  # being written this instant, or removed: look again
                 if holder.get("pid") == os.getpid() and holder.get("host") == self.host:
                     return True
-                if holder.get("host") == self.host and not _alive(int(holder.get("pid", 0))):
+                if holder.get("host") == self.host and not process_alive(int(holder.get("pid", 0))):
                     path.unlink(missing_ok=True)  # its worker died: take it over
                     continue
                 return False
