@@ -98,3 +98,50 @@ def exploration(tmp_path_factory):
                           "--seed", EXPLORATION_SEED, "--json", "report.json", cwd=workdir)
     report = json.loads((workdir / "report.json").read_text(encoding="utf-8"))
     return workdir, result, report
+
+
+class ObjectStore:
+    """A real S3-compatible server on 127.0.0.1 (moto's server mode), as ``AWS_*`` settings name it."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.env = {"AWS_ACCESS_KEY_ID": "journeys-test", "AWS_SECRET_ACCESS_KEY": "journeys-test-secret",
+                    "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{self.port}"}
+        self.process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(self.env["AWS_ENDPOINT_URL"], timeout=1)
+                return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        self.stop()
+        pytest.fail("moto's S3 server did not start on 127.0.0.1")
+
+    def filesystem(self):
+        import s3fs
+
+        return s3fs.S3FileSystem(key=self.env["AWS_ACCESS_KEY_ID"], secret=self.env["AWS_SECRET_ACCESS_KEY"],
+                                 endpoint_url=self.env["AWS_ENDPOINT_URL"], use_listings_cache=False,
+                                 skip_instance_cache=True)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def object_store():
+    """The server, with this session's environment pointing at it (so ``connect("s3://...")`` and
+    every ``journeys`` subprocess find it)."""
+    server = ObjectStore()
+    saved = {key: os.environ.get(key) for key in server.env}
+    os.environ.update(server.env)
+    yield server
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    server.stop()

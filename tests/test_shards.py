@@ -1,7 +1,8 @@
 """``explore --shard I/N --group NAME``: pieces of one run started by a scheduler. On one machine they
 share the store's folder; on several, a real Redis (redis-server on 127.0.0.1, started here) holds
-the cap and the claims. Each piece here has a store of its own, as on machines of their own, so
-only Redis can keep them to one cap and one report per failure."""
+the cap and the claims, and a real S3-compatible server (moto's, on 127.0.0.1) the one store they
+mirror to. Each piece here has a store of its own, as on machines of their own, so only Redis can
+keep them to one cap and one report per failure, and only the bucket holds all their rows."""
 
 from __future__ import annotations
 
@@ -57,14 +58,17 @@ def start_shard(cwd, model, url, index, *args):
 
 
 @pytest.mark.parametrize("name", sorted(TARGETS))
-def test_shards_on_two_machines_report_each_failure_once_through_redis(tmp_path, redis_url, name):
+def test_shards_on_two_machines_report_each_failure_once_through_redis_into_one_bucket(tmp_path, redis_url,
+                                                                                      object_store, name):
     url_of_redis, client = redis_url
     make_app, model = TARGETS[name]
     url, stop = start_in_thread(make_app())
     group = f"job-{name.replace(' ', '-')}"
+    object_store.filesystem().mkdir(group)
+    bucket = f"s3://{group}/journeys-store"
     try:
         shards = [start_shard(tmp_path / f"machine{i}", model, url, i, "--group", group, "--redis", url_of_redis,
-                              "--journeys", "120", "--seed", "3") for i in (1, 2)]
+                              "--journeys", "120", "--seed", "3", "--mirror", bucket) for i in (1, 2)]
         outputs = [shard.communicate(timeout=600) for shard in shards]
     finally:
         stop()
@@ -82,6 +86,21 @@ def test_shards_on_two_machines_report_each_failure_once_through_redis(tmp_path,
         store = connect(tmp_path / f"machine{i}" / "journeys-store")
         settings = json.loads(store.execute("SELECT settings FROM runs_started").fetchone()[0])
         assert settings["worker"] == f"{i}/2" and settings["group"] == group
+    # One store for analysts: the bucket holds every row of both machines' stores, each once...
+    locals_ = [connect(tmp_path / f"machine{i}" / "journeys-store") for i in (1, 2)]
+    shared = connect(bucket)
+    for table in ("journeys", "steps", "failures_found", "cleanups"):
+        query = f"SELECT run_id, count(*) FROM {table} GROUP BY run_id"
+        expected = sorted(row for store in locals_ for row in store.execute(query).fetchall())
+        assert sorted(shared.execute(query).fetchall()) == expected, table
+    assert len({run for run, _ in expected}) == 2
+    # ...a bug both machines met is one failure with both runs' occurrences, and report merges them.
+    failures = dict(shared.execute("SELECT fingerprint, runs FROM failures").fetchall())
+    assert len(failures) == len(reported) and max(failures.values()) == 2, failures
+    report = run_journeys("report", "--store", bucket, cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    for failure_id in reported:
+        assert " ".join(report.stdout.split()).count(failure_id) == 1, (failure_id, report.stdout[-3000:])
 
 
 def test_shards_keep_to_one_cap_through_redis(tmp_path, redis_url):

@@ -12,7 +12,7 @@ from engine.alerts.alert import test_alert
 from engine.alerts.dispatcher import AlertDispatcher
 from engine.alerts.outbox import Outbox
 from engine.alerts.sinks import ALERT_KINDS, DEFAULT_PAGE_ON, PAGERDUTY_URL, AlertSettings, configure_sinks
-from engine.cli.options import Duration, fail, store_option
+from engine.cli.options import Duration, fail, local_store_option
 from engine.errors import JourneysError
 from engine.store import store_path
 from engine.store.alert_journal import AlertJournal, read_alert_journal
@@ -85,7 +85,7 @@ def alerts() -> None:
 
 @alerts.command("test")
 @alert_options
-@store_option
+@local_store_option
 @click.option("--wait", "wait_s", type=Duration(), default="30s", show_default=True,
               help="How long to keep retrying a sink that does not answer.")
 def test_command(store, wait_s, **options) -> None:

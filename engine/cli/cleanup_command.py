@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from engine.cli.options import fail, load_valid_model, rate_option, store_option
+from engine.cli.options import fail, load_valid_model, rate_option, local_store_option
 from engine.errors import ConfigError, JourneysError
 from engine.http.breaker import BreakerSettings
 from engine.http.client import TargetClient, open_target
@@ -29,7 +29,7 @@ _SKIP = {"running": "it is still running on this host (its journeys clean up aft
 
 @click.command()
 @click.argument("model_spec", metavar="[MODEL]", required=False)
-@store_option
+@local_store_option
 @click.option("--run", "run_ids", multiple=True, metavar="ID", help="Sweep this run (repeatable).")
 @click.option("--all", "all_runs", is_flag=True,
               help="Sweep every run that is over (finished, or died on this host).")

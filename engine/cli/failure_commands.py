@@ -10,7 +10,7 @@ import click
 import duckdb
 
 from engine.cli.alert_options import alert_options, alert_settings, open_alerts
-from engine.cli.options import Duration, fail, load_valid_model, rate_option, store_option
+from engine.cli.options import Duration, fail, load_valid_model, local_store_option, rate_option, store_option
 from engine.errors import ConfigError, JourneysError
 from engine.events import EventBus
 from engine.export.pytest_file import render_pytest
@@ -75,7 +75,7 @@ def show(failure_id, store) -> None:
               help="The model file, needed only when the failing check is model code "
                    "[default: the one the failing run used].")
 @click.option("--times", type=click.IntRange(min=1, max=100), default=5, show_default=True)
-@store_option
+@local_store_option
 @click.option("--demo-bugs/--no-demo-bugs", default=True, show_default=True,
               help="With --target demo: keep the demo's seeded bugs, or run a fixed build.")
 @click.option("--setup/--no-setup", default=False, show_default=True,

@@ -27,7 +27,8 @@ from engine.cli.failure_commands import COMMANDS
 from engine.cli.project import DEFAULT_PROJECT, default_map, effective_settings, load_project
 from engine.cli.heartbeat import Heartbeat
 from engine.cli.alert_options import alert_options, alert_settings, alerts, open_alerts
-from engine.cli.options import Duration, fail, load_valid_model, rate_option, schedule_options, store_option
+from engine.cli.options import (Duration, fail, load_valid_model, local_store_option, rate_option, schedule_options,
+                                store_option)
 from engine.cli.terminal import TerminalView
 from engine.cli.workers import parse_worker, run_workers, shard_spec
 from engine.errors import ConfigError, JourneysError
@@ -39,7 +40,9 @@ from engine.http.client import allowed_host, open_target, preflight
 from engine.http.schedule import rate_cap_for
 from engine.model.graph import to_dot, to_mermaid
 from engine.store import StoreWriter, connect, store_path
+from engine.store.reader import chosen_store
 from engine.store.ledger import read_ledger
+from engine.store.remote import RemoteStore, is_remote
 from engine.store.report import print_cleanups, print_report, print_table
 from engine.failures.stored import fixed_failures, known_failures, stored_failures_token, stored_known_failures
 from engine.walk.explorer import ExploreSettings, Explorer, default_user_agent
@@ -133,8 +136,11 @@ def cli(ctx: click.Context, project: str | None) -> None:
 @click.option("--json", "json_path", default=None, help="Also write the outcome as JSON to this file.")
 @click.option("--demo-bugs/--no-demo-bugs", default=True, show_default=True,
               help="With --target demo: keep the demo's seeded bugs, or run a fixed build.")
-@store_option
+@local_store_option
 @click.option("--no-store", is_flag=True, help="Do not log this run to the store.")
+@click.option("--mirror", default=None, metavar="s3://BUCKET/PREFIX",
+              help="Also copy this run's store files to object storage as they are written (journeys[s3]), where "
+                   "report, sql, failures and notebooks read them: one store for runs on many machines.")
 @alert_options
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes exploring at once (a served target only), sharing one rate cap, one store and "
@@ -152,14 +158,20 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
             run_header, user_agent, timeout_s, rate, schedule, timezone_name, mask_fields, no_mask_contacts,
             probe_path, breaker_after, breaker_slow, breaker_max_wait, no_breaker, reset, out_dir, forever,
             heartbeat_path, heartbeat_every, recheck_every, recheck_times, no_recheck, known_refresh,
-            examples_db, no_examples_db, json_path, demo_bugs, store, no_store, workers, worker, shard, group,
-            redis_url, **alerting) -> None:
+            examples_db, no_examples_db, json_path, demo_bugs, store, no_store, mirror, workers, worker, shard,
+            group, redis_url, **alerting) -> None:
     """Explore MODEL (a .py file under models/, or the project file's model) against --target."""
     if model_spec is None:
         raise click.UsageError(f"give MODEL (a model file), or set model = \"models/....py\" in {DEFAULT_PROJECT}")
     if worker is not None:
         workers = 1  # a worker of --workers (the project file's `workers` is its parent's)
-    worker = worker or shard_spec(shard, group, redis_url, store_path(store))
+    if mirror and (no_store or not is_remote(mirror)):
+        raise click.UsageError(f"--mirror {mirror}: write s3://BUCKET/PREFIX" if not no_store else
+                               "--mirror copies the store: it cannot go with --no-store")
+    try:
+        worker = worker or shard_spec(shard, group, redis_url, store_path(store))
+    except ConfigError as error:
+        fail(error)
     if worker is not None and worker.shard:
         if workers > 1:
             raise click.UsageError("--shard with --workers is not supported yet: start one process per shard")
@@ -212,10 +224,16 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
             fail(ConfigError(f"cannot write the heartbeat file {heartbeat_path!r}: {error.strerror or error}"))
     if not no_store:
         try:
-            bus.subscribe(StoreWriter(store_path(store)))
+            store_writer = StoreWriter(store_path(store), mirror=mirror)
+            if store_writer.mirror is not None:
+                store_writer.mirror.check()  # a bucket that cannot be written is an error before the walk starts
+            bus.subscribe(store_writer)
         except OSError as error:
             opened.close()
             fail(ConfigError(f"cannot open the store at {str(store_path(store))!r}: {error}"))
+        except ConfigError as error:
+            opened.close()
+            fail(error)
     try:
         dispatcher = open_alerts(alert_settings(**alerting), store, run_id=run_id, model=model.name,
                                  target=opened.label)
@@ -312,7 +330,9 @@ def report(store, since) -> None:
     except JourneysError as error:
         fail(error)
     print_report(connection, since_s=since)
-    print_cleanups(connection, read_ledger(store_path(store)), since_s=since)
+    remote = is_remote(chosen_store(store))
+    ledger = RemoteStore(chosen_store(store)).ledger() if remote else read_ledger(store_path(store))
+    print_cleanups(connection, ledger, since_s=since)
 
 
 @cli.command()

@@ -13,8 +13,10 @@ from engine.http.schedule import parse_window, time_zone
 from engine.model.loader import load_model
 from engine.model.validate import problems
 from engine.store import DEFAULT_STORE
+from engine.store.reader import chosen_store
+from engine.store.remote import is_remote
 
-__all__ = ["Duration", "RateOption", "WindowOption", "schedule_options", "store_option", "rate_option", "fail", "load_valid_model"]
+__all__ = ["Duration", "RateOption", "WindowOption", "schedule_options", "store_option", "local_store_option", "rate_option", "fail", "load_valid_model"]
 
 
 class Duration(click.ParamType):
@@ -77,7 +79,23 @@ def schedule_options(function):
 
 
 def store_option(function):
+    """``--store`` of a command that only reads the store: a folder, or a bucket runs mirror to."""
     return click.option("--store", default=None, metavar="PATH",
+                        help=f"The store: a folder, or s3://BUCKET/PREFIX where runs copy theirs with --mirror "
+                             f"[default: $JOURNEYS_STORE or ./{DEFAULT_STORE}].")(function)
+
+
+def _local_store(ctx, param, value):
+    if is_remote(chosen_store(value)):
+        raise click.BadParameter(f"{chosen_store(value)} is on object storage, but this command writes to the "
+                                 "store: give a folder (a run copies its store to a bucket with --mirror)",
+                                 ctx=ctx, param=param)
+    return value
+
+
+def local_store_option(function):
+    """``--store`` of a command that writes to the store: a folder."""
+    return click.option("--store", default=None, metavar="PATH", callback=_local_store,
                         help=f"The store folder [default: $JOURNEYS_STORE or ./{DEFAULT_STORE}].")(function)
 
 

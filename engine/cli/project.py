@@ -55,6 +55,7 @@ KEYS: dict[str, tuple[str, Any]] = {
     "shrink_budget": ("shrink_budget", None),
     "reset": ("reset", None),
     "store": ("store", None),
+    "mirror": ("mirror", None),
     "out": ("out_dir", None),
     "examples_db": ("examples_db", None),
     "allowed_hosts": ("allow_hosts", None),

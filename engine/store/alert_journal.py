@@ -19,12 +19,12 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Iterable
 
 import attrs
 import pyarrow as pa
 
-__all__ = ["AlertJournal", "AlertHistory", "read_alert_journal", "alerts_dir", "ALERTS_SCHEMA"]
+__all__ = ["AlertJournal", "AlertHistory", "read_alert_journal", "parse_alert_journal", "alerts_dir", "ALERTS_SCHEMA"]
 
 ALERTS_SCHEMA = pa.schema([
     ("alert_id", pa.string()), ("run_id", pa.string()), ("sink", pa.string()), ("key", pa.string()),
@@ -105,15 +105,22 @@ class AlertHistory:
 
 def read_alert_journal(store_root: str | os.PathLike[str]) -> AlertHistory:
     folder = alerts_dir(store_root)
-    by_id: dict[tuple[str, str], QueuedAlert] = {}
-    malformed = 0
     files = sorted(folder.glob("*.jsonl"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
-    lines = []
+    texts = []
     for path in files:
         try:
-            text = path.read_text(encoding="utf-8")
+            texts.append(path.read_text(encoding="utf-8"))
         except OSError:
             continue
+    return parse_alert_journal(texts)
+
+
+def parse_alert_journal(texts: Iterable[str]) -> AlertHistory:
+    """The alerts the journal's files (their texts, oldest file first) record."""
+    by_id: dict[tuple[str, str], QueuedAlert] = {}
+    malformed = 0
+    lines = []
+    for text in texts:
         for raw in text.splitlines():
             try:
                 lines.append(json.loads(raw))

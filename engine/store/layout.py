@@ -46,7 +46,8 @@ import pyarrow.parquet as pq
 
 from engine.store.schema import TABLES
 
-__all__ = ["DEFAULT_STORE", "SEGMENT_GRACE_S", "DataFile", "StoreLayout", "write_atomically"]
+__all__ = ["DEFAULT_STORE", "SEGMENT_GRACE_S", "DataFile", "StoreLayout", "covered_files", "parse_data_file",
+           "write_atomically"]
 
 DEFAULT_STORE = "journeys-store"
 FANOUT = 32  # this many files of one size are merged into one file of the next size
@@ -71,6 +72,12 @@ class DataFile(NamedTuple):
     def covers(self, other: DataFile) -> bool:
         return (self.run == other.run and self.lo <= other.lo and self.hi >= other.hi
                 and (self.lo, self.hi) != (other.lo, other.hi))
+
+
+def parse_data_file(name: str, path) -> DataFile | None:
+    """The data file named ``name`` (``<run>~<lo>-<hi>.parquet``) at ``path``; None for any other name."""
+    match = _DATA_FILE.match(name)
+    return DataFile(path, match["run"], int(match["lo"]), int(match["hi"])) if match else None
 
 
 @contextmanager
@@ -119,7 +126,7 @@ def _batches(paths: Iterable[Path], schema: pa.Schema) -> Iterator[pa.RecordBatc
                     yield _conform(batch, schema)
 
 
-def _covered(files: list[DataFile], counts: Callable[[DataFile], bool]) -> set[Path]:
+def covered_files(files: list[DataFile], counts: Callable[[DataFile], bool]) -> set[Path]:
     """The paths of ``files`` (all of one run) that a file ``counts`` accepts covers.
 
     Sorted by ``lo`` up and ``hi`` down, a file comes after every file that covers it, so
@@ -184,8 +191,8 @@ class StoreLayout:
                 name = entry.name
                 if name.startswith(".") and name.endswith(".tmp"):
                     temporaries.append(entry.path)
-                elif name.startswith(prefix) and (match := _DATA_FILE.match(name)):
-                    files.append(DataFile(Path(entry.path), match["run"], int(match["lo"]), int(match["hi"])))
+                elif name.startswith(prefix) and (data_file := parse_data_file(name, Path(entry.path))):
+                    files.append(data_file)
         return files, temporaries
 
     def live_files(self, table: str, run_id: str | None = None) -> list[DataFile]:
@@ -195,7 +202,7 @@ class StoreLayout:
         for _, run in groupby(files, key=lambda f: f.run):
             run = list(run)
             if len(run) > 1:
-                covered |= _covered(run, lambda f: True)
+                covered |= covered_files(run, lambda f: True)
         return [f for f in files if f.path not in covered]
 
     def merge(self, table: str, files: list[DataFile]) -> DataFile | None:
@@ -254,7 +261,7 @@ class StoreLayout:
                 if len(run) < 2:  # a merged run, or one flush: nothing covers anything
                     continue
                 # A file goes once a file covering it has existed for the grace period.
-                for path in sorted(_covered(run, lambda g: _older_than(g.path, now - SEGMENT_GRACE_S))):
+                for path in sorted(covered_files(run, lambda g: _older_than(g.path, now - SEGMENT_GRACE_S))):
                     removed += _unlink_if_older(path, now)
         return removed
 

@@ -25,14 +25,14 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Iterable
 
 import attrs
 
 from engine.events import (CleanupFinished, CleanupRegistered, CleanupWithdrawn, Event, RunFinished,
                            RunStarted)
 
-__all__ = ["LedgerWriter", "LedgerEntry", "LedgerRun", "Ledger", "read_ledger", "ledger_dir", "process_alive"]
+__all__ = ["LedgerWriter", "LedgerEntry", "LedgerRun", "Ledger", "read_ledger", "parse_ledger", "ledger_dir", "process_alive"]
 
 
 def ledger_dir(store_root: str | os.PathLike[str]) -> Path:
@@ -166,36 +166,40 @@ class Ledger:
 
 def read_ledger(store_root: str | os.PathLike[str]) -> Ledger:
     """Every ledger file of the store, folded into runs and entries."""
+    folder = ledger_dir(store_root)
+    files = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+    return parse_ledger(path.read_text(encoding="utf-8") for path in files)
+
+
+def parse_ledger(texts: Iterable[str]) -> Ledger:
+    """The runs and entries the ledger's files (their texts) record."""
     runs: dict[str, LedgerRun] = {}
     entries: dict[str, LedgerEntry] = {}
     settles: list[dict[str, Any]] = []
     malformed = 0
-    folder = ledger_dir(store_root)
-    files = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
-    for path in files:
-        with open(path, encoding="utf-8") as handle:
-            for text in handle:
-                try:
-                    line = json.loads(text)
-                    kind = line["kind"]
-                except (ValueError, KeyError, TypeError):
-                    malformed += 1
-                    continue
-                if kind == "run":
-                    runs[line["run_id"]] = LedgerRun(
-                        run_id=line["run_id"], host=line.get("host", ""), pid=int(line.get("pid") or 0),
-                        target=line.get("target", ""), model=line.get("model", ""),
-                        model_file=line.get("model_file", ""), started_at=float(line.get("at") or 0))
-                elif kind == "end":
-                    runs.setdefault(line["run_id"], LedgerRun(run_id=line["run_id"])).ended = True
-                elif kind == "registered":
-                    entries[line["id"]] = LedgerEntry(
-                        id=line["id"], run_id=line["run_id"], registered_at=float(line["at"]),
-                        journey=line["journey"], actor=line["actor"], step=line["step"], action=line["action"],
-                        method=line["method"], template=line["template"], path_vars=line["path_vars"] or {},
-                        path=line["path"], auth=line.get("auth"), crash_only=bool(line.get("crash_only")))
-                elif kind in ("withdrawn", "cleaned"):
-                    settles.append(line)
+    for whole in texts:
+        for text in whole.splitlines():
+            try:
+                line = json.loads(text)
+                kind = line["kind"]
+            except (ValueError, KeyError, TypeError):
+                malformed += 1
+                continue
+            if kind == "run":
+                runs[line["run_id"]] = LedgerRun(
+                    run_id=line["run_id"], host=line.get("host", ""), pid=int(line.get("pid") or 0),
+                    target=line.get("target", ""), model=line.get("model", ""),
+                    model_file=line.get("model_file", ""), started_at=float(line.get("at") or 0))
+            elif kind == "end":
+                runs.setdefault(line["run_id"], LedgerRun(run_id=line["run_id"])).ended = True
+            elif kind == "registered":
+                entries[line["id"]] = LedgerEntry(
+                    id=line["id"], run_id=line["run_id"], registered_at=float(line["at"]),
+                    journey=line["journey"], actor=line["actor"], step=line["step"], action=line["action"],
+                    method=line["method"], template=line["template"], path_vars=line["path_vars"] or {},
+                    path=line["path"], auth=line.get("auth"), crash_only=bool(line.get("crash_only")))
+            elif kind in ("withdrawn", "cleaned"):
+                settles.append(line)
     for line in settles:  # after every registration: a sweep's file may sort before the run's
         entry = entries.get(line.get("id"))
         if entry is None or entry.state != "open":

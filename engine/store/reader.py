@@ -14,29 +14,42 @@ from pathlib import Path
 import duckdb
 
 from engine.errors import ConfigError
-from engine.store.alert_journal import read_alert_journal
+from engine.store.alert_journal import AlertHistory, read_alert_journal
 from engine.store.layout import DEFAULT_STORE, StoreLayout
+from engine.store.remote import RemoteStore, is_remote
 from engine.store.schema import TABLES, VIEWS_SQL
 
-__all__ = ["connect", "store_path", "table_sql"]
+__all__ = ["chosen_store", "connect", "store_path", "table_sql"]
+
+
+def chosen_store(path: str | os.PathLike[str] | None = None) -> str:
+    """``path``, else ``$JOURNEYS_STORE``, else ``journeys-store``: a folder or an ``s3://`` URL."""
+    return str(path or os.environ.get("JOURNEYS_STORE") or DEFAULT_STORE)
 
 
 def store_path(path: str | os.PathLike[str] | None = None) -> Path:
-    """``path``, else ``$JOURNEYS_STORE``, else ``journeys-store`` in the working folder."""
-    return Path(path or os.environ.get("JOURNEYS_STORE") or DEFAULT_STORE)
+    """``path``, else ``$JOURNEYS_STORE``, else ``journeys-store`` in the working folder: a folder.
+
+    What writes to the store (a run, a replay, a clean-up) needs a folder; a bucket is for readers.
+    """
+    location = chosen_store(path)
+    if is_remote(location):
+        raise ConfigError(f"--store {location}: this command writes to the store, which needs a local folder; "
+                          "give --store PATH (a run copies its store to a bucket with --mirror URL)")
+    return Path(location)
 
 
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def table_sql(folder: Path) -> str:
+def table_sql(folder: Path | str) -> str:
     """A query over one table's files that reads each row once (see ``layout``).
 
     A data file is named ``<run>~<lo>-<hi>.parquet``; files covered by a wider
     file of the same run (merged copies of them exist) are left out.
     """
-    pattern = _quote(str(folder.resolve() / "*.parquet"))
+    pattern = _quote(f"{folder}/*.parquet" if isinstance(folder, str) else str(folder.resolve() / "*.parquet"))
     return f"""
     WITH named AS (
         SELECT file, parse_filename(file, true) AS name FROM glob({pattern})
@@ -61,8 +74,11 @@ def connect(path: str | os.PathLike[str] | None = None) -> duckdb.DuckDBPyConnec
     """A DuckDB connection with every table and view of the store ready to query.
 
     Tables: runs_started, runs_finished, journeys, steps, failures_found,
-    model_edges, cleanups. Views: runs, failures, edge_coverage.
+    model_edges, cleanups. Views: runs, failures, edge_coverage. ``path`` may be
+    ``s3://bucket/prefix``, where runs copy their stores with ``--mirror`` (see ``remote``).
     """
+    if is_remote(chosen_store(path)):
+        return _connect_remote(RemoteStore(chosen_store(path)))
     root = store_path(path)
     layout = StoreLayout(root)
     if not layout.is_store():
@@ -76,15 +92,34 @@ def connect(path: str | os.PathLike[str] | None = None) -> duckdb.DuckDBPyConnec
     return connection
 
 
-def _define_views(connection: duckdb.DuckDBPyConnection, layout: StoreLayout) -> None:
+def _connect_remote(remote: RemoteStore) -> duckdb.DuckDBPyConnection:
+    try:
+        found = remote.is_store()
+    except Exception as error:  # no such bucket, refused credentials, nothing listening
+        raise ConfigError(f"cannot read the store at {remote.url!r}: {str(error).splitlines()[0]}") from None
+    if not found:
+        raise ConfigError(f"no journeys store at {remote.url!r}; runs copy theirs there with --mirror {remote.url}")
+    connection = duckdb.connect(":memory:")
+    connection.register_filesystem(remote.fs)  # DuckDB reads the bucket through s3fs (fsspec)
+    try:
+        _define_views(connection, remote, table_location=remote.table_url, alerts=remote.alerts())
+    except duckdb.Error as error:
+        raise ConfigError(f"cannot read the store at {remote.url!r}: {str(error).splitlines()[0]}") from None
+    return connection
+
+
+def _define_views(connection: duckdb.DuckDBPyConnection, layout: StoreLayout | RemoteStore, *,
+                  table_location=None, alerts: AlertHistory | None = None) -> None:
+    table_location = table_location or layout.table_dir
     for table, schema in TABLES.items():
         if layout.has_table(table):
-            connection.execute(f"CREATE VIEW {table} AS {table_sql(layout.table_dir(table))}")
+            connection.execute(f"CREATE VIEW {table} AS {table_sql(table_location(table))}")
         else:  # a store made by an older version: the table reads as empty
             connection.register(f"_empty_{table}", schema.empty_table())
             connection.execute(f"CREATE VIEW {table} AS SELECT * FROM _empty_{table}")
     # Alerts live in their journal (JSON lines, flushed per line), read when the store is opened.
-    connection.register("_alerts", read_alert_journal(layout.root).as_table())
+    alerts = alerts if alerts is not None else read_alert_journal(layout.root)
+    connection.register("_alerts", alerts.as_table())
     connection.execute("CREATE VIEW alerts AS SELECT * FROM _alerts")
     for statement in VIEWS_SQL:
         connection.execute(statement)

@@ -6,7 +6,8 @@ appends it to a buffer. A background thread swaps the buffers every
 one Arrow table per table and writes it as a new segment (see ``layout``). So a
 ``kill -9`` loses at most the rows of the last interval, and the walk never
 waits on the disk. When the run finishes, its segments are merged into one
-file per table.
+file per table. With ``mirror`` (``s3://bucket/prefix``), the same thread then copies the run's
+new files to object storage (see ``remote``).
 
 Secrets never reach the store: steps keep the method, path and status of
 their requests, not headers or bodies, and a failure's reproduction is masked
@@ -29,6 +30,7 @@ from engine.redact import redact_data, redact_text
 from engine.export.report_json import failure_as_dict
 from engine.store.layout import StoreLayout, write_atomically
 from engine.store.ledger import LedgerWriter
+from engine.store.remote import StoreMirror
 from engine.store.schema import TABLES, timestamp
 
 __all__ = ["StoreWriter"]
@@ -38,7 +40,7 @@ class StoreWriter:
     """Subscribes to the engine's events and appends them to the store."""
 
     def __init__(self, root, *, flush_interval: float = 2.0, max_rows: int = 50_000,
-                 on_error: Callable[[str], None] | None = None) -> None:
+                 on_error: Callable[[str], None] | None = None, mirror: str | None = None) -> None:
         self.layout = StoreLayout(root)
         self.layout.ensure()
         self.flush_interval = flush_interval
@@ -53,6 +55,8 @@ class StoreWriter:
         self._writing = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
+        # Copies of this run's files in a bucket (``remote``), made off the walk's thread after each flush.
+        self.mirror = StoreMirror(self.layout, mirror, on_error=self._error) if mirror else None
         self._thread = threading.Thread(target=self._loop, name="journeys-store", daemon=True)
         self._thread.start()
         self.layout.collect_garbage()
@@ -140,6 +144,8 @@ class StoreWriter:
 
     # --- off the hot path ------------------------------------------------------------------
     def _loop(self) -> None:
+        if self.mirror is not None:
+            self._mirror(collect=True)
         while not self._stop.is_set():
             self._wake.wait(self.flush_interval)
             self._wake.clear()
@@ -171,7 +177,17 @@ class StoreWriter:
                 except Exception as error:  # the small segments are still there and still read
                     self._error(f"could not merge {table} segments: {error}")
         self.rows_written += written
+        if self.mirror is not None:
+            self._mirror()
         return written
+
+    def _mirror(self, *, collect: bool = False) -> None:
+        with self._writing:
+            if self.mirror.sync(self._run_id) and collect:
+                try:
+                    self.mirror.remote.collect_garbage()
+                except Exception as error:  # covered copies only cost space; the reader skips them
+                    self._error(f"could not remove covered files from {self.mirror.remote.url}: {error}")
 
     def close(self) -> None:
         """Stop the flusher, write what is left, merge this run's segments."""
@@ -186,6 +202,8 @@ class StoreWriter:
                 self.layout.collect_garbage()
             except Exception as error:  # the segments are still there and still read
                 self._error(f"could not merge the run's segments: {error}")
+        if self.mirror is not None:
+            self._mirror(collect=True)
 
     def _error(self, message: str) -> None:
         self.errors.append(message)
