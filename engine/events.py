@@ -179,6 +179,7 @@ class RunFinished(Event):
     outages: tuple[OutageEnded, ...] = ()  # availability incidents: never failures
     known_met: tuple[str, ...] = ()  # failures from the store (continuous runs) this run met again
     regressed: tuple[str, ...] = ()  # of those, the ones the store had as fixed (or a re-check found fixed)
+    coverage: Any = None  # engine.walk.coverage.CoverageSummary: where the exploring journeys went
 
     @property
     def exit_code(self) -> int:

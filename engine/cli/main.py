@@ -27,8 +27,8 @@ from engine.cli.failure_commands import COMMANDS
 from engine.cli.project import DEFAULT_PROJECT, default_map, effective_settings, load_project
 from engine.cli.heartbeat import Heartbeat
 from engine.cli.alert_options import alert_options, alert_settings, alerts, open_alerts
-from engine.cli.options import (Duration, fail, load_valid_model, local_store_option, rate_option, schedule_options,
-                                store_option)
+from engine.cli.options import (Duration, coverage_options, fail, load_valid_model, local_store_option, rate_option,
+                                schedule_options, store_option)
 from engine.cli.terminal import TerminalView
 from engine.cli.workers import parse_worker, run_workers, shard_spec
 from engine.errors import ConfigError, JourneysError
@@ -45,6 +45,7 @@ from engine.store.ledger import read_ledger
 from engine.store.remote import RemoteStore, is_remote
 from engine.store.report import print_cleanups, print_report, print_table
 from engine.failures.stored import fixed_failures, known_failures, stored_failures_token, stored_known_failures
+from engine.walk.coverage import UNBOUNDED_JOURNEYS
 from engine.walk.explorer import ExploreSettings, Explorer, default_user_agent
 
 __all__ = ["main", "cli"]
@@ -142,6 +143,7 @@ def cli(ctx: click.Context, project: str | None) -> None:
               help="Also copy this run's store files to object storage as they are written (journeys[s3]), where "
                    "report, sql, failures and notebooks read them: one store for runs on many machines.")
 @alert_options
+@coverage_options
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes exploring at once (a served target only), sharing one rate cap, one store and "
                    "one set of failures; --journeys is split between them.")
@@ -159,12 +161,14 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
             probe_path, breaker_after, breaker_slow, breaker_max_wait, no_breaker, reset, out_dir, forever,
             heartbeat_path, heartbeat_every, recheck_every, recheck_times, no_recheck, known_refresh,
             examples_db, no_examples_db, json_path, demo_bugs, store, no_store, mirror, workers, worker, shard,
-            group, redis_url, **alerting) -> None:
+            group, redis_url, strategy, until, **alerting) -> None:
     """Explore MODEL (a .py file under models/, or the project file's model) against --target."""
     if model_spec is None:
         raise click.UsageError(f"give MODEL (a model file), or set model = \"models/....py\" in {DEFAULT_PROJECT}")
     if worker is not None:
         workers = 1  # a worker of --workers (the project file's `workers` is its parent's)
+    if until and click.get_current_context().get_parameter_source("journeys").name == "DEFAULT":
+        journeys = UNBOUNDED_JOURNEYS  # --until decides, with --duration (a journey budget only if one is given)
     if mirror and (no_store or not is_remote(mirror)):
         raise click.UsageError(f"--mirror {mirror}: write s3://BUCKET/PREFIX" if not no_store else
                                "--mirror copies the store: it cannot go with --no-store")
@@ -208,6 +212,7 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
                                recheck_every_s=None if no_recheck else recheck_every, recheck_times=recheck_times,
                                known_refresh_s=min(known_refresh, 5.0) if worker else known_refresh,
                                worker=worker.label if worker else None, group=worker.group if worker else None,
+                               strategy=strategy, until=until,
                                breaker=None if no_breaker else BreakerSettings(
                                    consecutive=breaker_after, max_wait_s=breaker_max_wait, slow_s=breaker_slow,
                                    probe_path=probe_path if probe_path.startswith("/") else "/" + probe_path))

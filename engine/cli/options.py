@@ -16,7 +16,7 @@ from engine.store import DEFAULT_STORE
 from engine.store.reader import chosen_store
 from engine.store.remote import is_remote
 
-__all__ = ["Duration", "RateOption", "WindowOption", "schedule_options", "store_option", "local_store_option", "rate_option", "fail", "load_valid_model"]
+__all__ = ["Duration", "RateOption", "WindowOption", "schedule_options", "store_option", "local_store_option", "coverage_options", "rate_option", "fail", "load_valid_model"]
 
 
 class Duration(click.ParamType):
@@ -97,6 +97,28 @@ def local_store_option(function):
     """``--store`` of a command that writes to the store: a folder."""
     return click.option("--store", default=None, metavar="PATH", callback=_local_store,
                         help=f"The store folder [default: $JOURNEYS_STORE or ./{DEFAULT_STORE}].")(function)
+
+
+def _until(ctx, param, values):
+    from engine.walk.coverage import parse_until
+
+    try:
+        parse_until(values)
+    except ConfigError as error:
+        raise click.BadParameter(str(error).removeprefix("--until "), ctx=ctx, param=param) from None
+    return tuple(values)
+
+
+def coverage_options(function):
+    """``--strategy`` and ``--until``: how the walk chooses its steps, and when it has done enough."""
+    function = click.option(
+        "--until", multiple=True, callback=_until, metavar="CONDITION",
+        help="Stop once edge-coverage=N%, edge-pair-coverage=N% or failures=N is met (repeatable: any met "
+             "stops); with --duration and --journeys, whichever comes first [default --journeys: no limit].")(function)
+    return click.option(
+        "--strategy", type=click.Choice(["random", "coverage"]), default="random", show_default=True,
+        help="random: steps by weight; coverage: steer journeys toward edges and edge pairs never taken "
+             "(and the states they leave).")(function)
 
 
 def fail(error: JourneysError) -> None:

@@ -20,6 +20,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.text import Text
 
+from engine.walk.coverage import UNBOUNDED_JOURNEYS
 from engine.events import (CleanupFinished, Event, FailureFound, FailureRegressed, JourneyFinished, Notice,
                            OutageEnded, OutageStarted, RateChanged, ReplayFinished, RoundStarted, RunFinished,
                            RunStarted, StepFinished)
@@ -48,6 +49,8 @@ class TerminalView:
         self.explored = 0
         self.journeys = 0
         self.steps = 0
+        self.edges: set[tuple[str, str]] = set()  # the model's, from RunStarted
+        self.taken: set[tuple[str, str]] = set()  # edges exploring journeys took
         self.failures: list[Failure] = []
         self.phase = "exploring"
         self.cleanups = Counter()  # clean-up requests: "ok" and "failed"
@@ -56,6 +59,8 @@ class TerminalView:
     def handle(self, event: Event) -> None:
         if isinstance(event, StepFinished):
             self.steps += 1
+            if event.phase == "explore":
+                self.taken.add((event.step.action, event.step.source))
             self.phase = {"explore": "exploring", "shrink": "shrinking a failure",
                           "replay": "replaying a failure", "check": "walking a reproduction"}.get(event.phase, event.phase)
         elif isinstance(event, JourneyFinished):
@@ -106,14 +111,18 @@ class TerminalView:
     # --- progress -------------------------------------------------------------------------
     def _started(self, event: RunStarted) -> None:
         self.started = time.monotonic()
+        self.edges = {(action, source) for action, source, _ in event.edges}
         if self.worker:
             return
         self.budget = event.settings.get("journeys", 0)
         duration = event.settings.get("duration_s")
         forever = event.settings.get("forever")
-        budget = ("until stopped (continuous)" if forever else f"{self.budget} journeys") + \
+        until = " or ".join(event.settings.get("until") or ())
+        unbounded = forever or self.budget >= UNBOUNDED_JOURNEYS
+        budget = ("until stopped (continuous)" if forever else "" if unbounded else f"{self.budget} journeys") + \
             (f" or {duration:g}s" if duration else "")
-        if forever:
+        budget = f"until {until}" + (f" or {budget}" if budget else "") if until else budget or "unbounded"
+        if unbounded:
             self.budget = "∞"
         self.console.print(f"[bold]journeys {event.tool_version}[/] exploring model [bold]{escape(event.model)}[/] "
                            f"against [bold]{escape(event.target)}[/]", highlight=False)
@@ -133,6 +142,7 @@ class TerminalView:
             (f"{self.explored}/{self.budget} journeys", "bold"), " · ",
             f"{self.steps:,} steps", " · ", f"{self.steps / elapsed:,.0f} steps/s", " · ",
             *((self.pace or "", "dim"), " · ") * bool(self.pace),
+            *((f"edges {len(self.taken & self.edges)}/{len(self.edges)}", "cyan"), " · ") * bool(self.edges),
             (f"{failures} distinct failure{'s' if failures != 1 else ''}", "red" if failures else "green"),
             " · ", (self.phase, "dim"), " · ", (f"{elapsed:,.0f}s", "dim"),
         )
@@ -173,6 +183,8 @@ class TerminalView:
                    else "[bold green]no failures found[/]")
         console.print(f"{verdict} · {event.journeys} journeys explored (+{event.shrink_journeys} to shrink "
                       f"and replay) · {self.steps:,} steps · {elapsed:,.1f}s · {escape(event.stop_reason)}")
+        if event.coverage is not None:
+            self._coverage(event.coverage)
         if event.regressed:
             console.print(f"[bold red]{len(event.regressed)} fixed failure(s) regressed[/]: {', '.join(event.regressed)}")
         if event.known_met:
@@ -191,6 +203,14 @@ class TerminalView:
         if any(f.reproducible for f in event.failures) and self.reproductions_dir:
             console.print(f"Standalone reproductions (pytest + httpx) in [bold]{escape(self.reproductions_dir)}/[/]; "
                           f"run one with JOURNEYS_TARGET=<url> pytest <file>")
+
+    def _coverage(self, coverage) -> None:
+        shown = 8
+        self.console.print(f"Coverage: {coverage.line()}", highlight=False)
+        for title, items in (("never taken", coverage.never_taken), ("could never run", coverage.never_ran)):
+            if items:
+                more = f"; and {len(items) - shown} more (`journeys report` lists them)" if len(items) > shown else ""
+                self.console.print(f"  {title}: {escape('; '.join(items[:shown]))}{more}", style="dim", highlight=False)
 
     def _failure(self, number: int, failure: Failure) -> None:
         console = self.console

@@ -64,6 +64,7 @@ class JsonReport:
             "failures": [failure_as_dict(f) for f in finished.failures],
             "known_met": list(finished.known_met),  # fingerprints known before (the store, other runs) met again
             "regressed": list(finished.regressed),  # known failures a re-check found failing again after a fix
+            "coverage": finished.coverage.as_dict() if finished.coverage is not None else None,
             "incidents": [{"started_at": o.started_at, "ended_at": o.ended_at, "duration_s": o.duration_s,
                            "reason": o.reason, "probes": o.probes} for o in finished.outages],
         }

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 import duckdb
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 __all__ = ["print_report", "print_table", "report_sections", "wide_console"]
@@ -98,8 +99,16 @@ def report_sections(connection: duckdb.DuckDBPyConnection, since_s: float) -> di
         FROM edge_coverage c JOIN runs_started r USING (run_id)
         WHERE r.started_at >= ?
         GROUP BY ALL ORDER BY c.model, hits DESC, c.action""", [since]).fetchall()
+    pairs = dict(((model, (taken, total)) for model, taken, total in connection.execute("""
+        SELECT model, count(*) FILTER (WHERE hits > 0), count(*) FROM (
+            SELECT c.model, first_action, first_source, second_action, second_source, sum(hits) AS hits
+            FROM edge_pair_coverage c JOIN runs_started r USING (run_id) WHERE r.started_at >= ? GROUP BY ALL)
+        GROUP BY model""", [since]).fetchall()))
+    never_ran = connection.execute("""
+        SELECT model, never_ran FROM runs WHERE started_at >= ? AND never_ran IS NOT NULL
+        QUALIFY row_number() OVER (PARTITION BY model ORDER BY started_at DESC) = 1""", [since]).fetchall()
     return {"since": since, "runs": runs, "failures": failure_rows, "slow": slow, "coverage": coverage,
-            "days": days[-TREND_DAYS:]}
+            "pairs": pairs, "never_ran": dict(never_ran), "days": days[-TREND_DAYS:]}
 
 
 def print_report(connection: duckdb.DuckDBPyConnection, since_s: float, console: Console | None = None) -> None:
@@ -119,10 +128,25 @@ def print_report(connection: duckdb.DuckDBPyConnection, since_s: float, console:
                 title=f"Distinct failures ({len(data['failures'])})", console=console)
     print_table(["action", "steps", "p50 ms", "p95 ms", "p99 ms", "max ms"], data["slow"],
                 title="Slowest actions (by p95 latency)", console=console)
-    covered = [row for row in data["coverage"] if row[3]]
-    print_table(["model", "action", "edge", "hits"], data["coverage"],
-                title=f"Edge coverage: {len(covered)} of {len(data['coverage'])} edges walked",
-                console=console)
+    print_coverage(data, console)
+
+
+def print_coverage(data: dict, console: Console, shown: int = 30) -> None:
+    """Per model: edges and edge pairs walked across the period's runs, the edges never walked, and
+    the actions that could never run in the latest run (with why)."""
+    models = sorted({row[0] for row in data["coverage"]})
+    for model in models:
+        edges = [row for row in data["coverage"] if row[0] == model]
+        taken = sum(1 for row in edges if row[3])
+        pairs_taken, pairs = data["pairs"].get(model, (0, 0))
+        console.print(f"[bold]Coverage of {escape(model)}[/]: {taken} of {len(edges)} edges walked"
+                      + (f", {pairs_taken} of {pairs} edge pairs" if pairs else ""), highlight=False)
+        never = [row[1:3] for row in edges if not row[3]]
+        if never:
+            print_table(["action", "edge"], never[:shown], console=console,
+                        title=f"Never walked ({len(never)})" + (f", first {shown}" if len(never) > shown else ""))
+        for item in (data["never_ran"].get(model) or [])[:shown]:
+            console.print(f"  could never run: {escape(item)}", style="dim", highlight=False)
 
 
 def print_cleanups(connection: duckdb.DuckDBPyConnection, ledger, since_s: float,

@@ -27,6 +27,10 @@ TABLES: dict[str, pa.Schema] = {
         ("shrink_journeys", pa.int64()), ("steps", pa.int64()), ("duration_s", pa.float64()),
         ("failures", pa.int64()), ("exit_code", pa.int32()), ("interrupted", pa.bool_()),
         ("stop_reason", pa.string()),
+        # where the exploring journeys went (engine.walk.coverage); null in runs before coverage was kept
+        ("edges_taken", pa.int32()), ("edges_total", pa.int32()), ("edge_pairs_taken", pa.int32()),
+        ("edge_pairs_total", pa.int32()), ("states_seen", pa.int32()), ("states_total", pa.int32()),
+        ("never_ran", pa.list_(pa.string())), ("strategy", pa.string()),
     ]),
     "journeys": pa.schema([
         ("run_id", pa.string()), ("journey", pa.int64()), ("phase", pa.string()),
@@ -80,7 +84,8 @@ VIEWS_SQL = [
     """
     CREATE OR REPLACE VIEW runs AS
     SELECT s.*, f.finished_at, f.journeys, f.shrink_journeys, f.steps, f.duration_s, f.failures,
-           f.exit_code, f.interrupted, f.stop_reason,
+           f.exit_code, f.interrupted, f.stop_reason, f.edges_taken, f.edges_total, f.edge_pairs_taken,
+           f.edge_pairs_total, f.states_seen, f.states_total, f.never_ran, f.strategy,
            CASE WHEN f.run_id IS NULL THEN 'incomplete'
                 WHEN f.interrupted THEN 'interrupted' ELSE 'finished' END AS status
     FROM runs_started s LEFT JOIN runs_finished f USING (run_id)
@@ -148,5 +153,22 @@ VIEWS_SQL = [
     )
     SELECT e.run_id, e.model, e.action, e.source, e.target, coalesce(h.hits, 0) AS hits
     FROM model_edges e LEFT JOIN hits h USING (run_id, action, source)
+    """,
+    """
+    CREATE OR REPLACE VIEW edge_pair_coverage AS
+    WITH walked AS (
+        SELECT run_id, action, from_state AS source,
+               lag(action) OVER w AS first_action, lag(from_state) OVER w AS first_source
+        FROM steps WHERE phase = 'explore'
+        WINDOW w AS (PARTITION BY run_id, journey, actor ORDER BY step)
+    ), hits AS (
+        SELECT run_id, first_action, first_source, action, source, count(*) AS hits
+        FROM walked WHERE first_action IS NOT NULL GROUP BY ALL
+    )
+    SELECT a.run_id, a.model, a.action AS first_action, a.source AS first_source,
+           b.action AS second_action, b.source AS second_source, coalesce(h.hits, 0) AS hits
+    FROM model_edges a JOIN model_edges b ON a.run_id = b.run_id AND b.source = a.target
+    LEFT JOIN hits h ON h.run_id = a.run_id AND h.first_action = a.action AND h.first_source = a.source
+                    AND h.action = b.action AND h.source = b.source
     """,
 ]

@@ -137,9 +137,14 @@ class StoreWriter:
                                event.replays_run, event.replays_failed, event.verdict, event.setup)
         if isinstance(event, RunFinished):
             self._run_id = event.run_id
+            coverage = event.coverage
+            measured = () if coverage is None else (
+                coverage.edges_taken, coverage.edges, coverage.pairs_taken, coverage.pairs, coverage.states_seen,
+                coverage.states, list(coverage.never_ran), coverage.strategy)
             return "runs_finished", (event.run_id, event.at, event.journeys, event.shrink_journeys,
                                      event.steps, event.duration_s, len(event.failures),
-                                     event.exit_code, event.interrupted, event.stop_reason)
+                                     event.exit_code, event.interrupted, event.stop_reason,
+                                     *(measured or (None,) * 8))
         return None
 
     # --- off the hot path ------------------------------------------------------------------

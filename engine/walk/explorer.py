@@ -26,7 +26,6 @@ without requests. Shrinking and replays count against ``--duration`` too;
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import random
 import socket
@@ -35,13 +34,11 @@ import uuid
 from typing import Any, Callable, Iterable
 
 import attrs
-from hypothesis import HealthCheck, Phase, Verbosity, settings as hypothesis_settings
+from hypothesis import HealthCheck, Phase, Verbosity, settings as hypothesis_settings, target as hypothesis_target
 from hypothesis.database import DirectoryBasedExampleDatabase
-from hypothesis.errors import Flaky
 from hypothesis.stateful import run_state_machine_as_test
 
 from engine import __version__
-from engine.errors import JourneysError
 from engine.events import EventBus, Notice, RateChanged, RoundStarted, RunFinished, RunStarted, StepFinished
 from engine.walk.hypothesis_control import RoundDatabase, ignore_engine_constants, round_seed, seeded
 from engine.walk.claims import Claims
@@ -49,7 +46,9 @@ from engine.walk.investigate import Investigator
 from engine.walk.journey import JourneyRunner, ReplayedJourney, StepFailure, Tagger
 from engine.walk.known_refresh import REFRESH_EVERY_S, KnownRefresh
 from engine.failures.left_behind import SessionHistory
-from engine.walk.machine import JourneyFailed, compile_machine
+from engine.walk.coverage import Coverage, parse_until
+from engine.walk.machine import compile_machine
+from engine.walk.rounds import RoundNotes, file_revision
 from engine.model.declare import Model
 from engine.records import Failure
 from engine.redact import FieldMasks
@@ -64,7 +63,6 @@ __all__ = ["ExploreSettings", "Explorer"]
 
 MAX_ROUNDS = 10_000
 ROUND_SIZE = 200       # journeys per Hypothesis search at most, so a time budget ends promptly
-CHOICE_BUDGET = 8 * 1024  # Hypothesis ends a stateful example past 80% of these choices
 
 
 @attrs.frozen
@@ -91,6 +89,8 @@ class ExploreSettings:
     recheck_every_s: float | None = 3600.0  # continuous: re-check the store's failures at start and this often
     recheck_times: int = 3                # replays of each failure in one re-check
     known_refresh_s: float | None = REFRESH_EVERY_S  # continuous: read other runs' failures this often
+    strategy: str = "random"              # or "coverage": steer toward edges and edge pairs never taken
+    until: tuple[str, ...] = ()           # stop conditions: "edge-coverage=100%", "failures=3" (any met stops)
     worker: str | None = None             # --workers: "I/N" of the run group ``group``
     group: str | None = None
 
@@ -136,8 +136,9 @@ class Explorer:
         self._database = (DirectoryBasedExampleDatabase(settings.database)
                           if settings.database else None)
         self._raised: ReplayedJourney | None = None  # answers Hypothesis's replay of a raised failure
-        self._short_journey_noted = False
-        self.flaky_rounds = 0  # rounds Hypothesis ended because the target answered differently
+        self.notes = RoundNotes(emit=self.emit, run_id=self.run_id, max_steps=settings.max_steps)
+        self.coverage = Coverage(model, settings.strategy)  # engine state too: fed in ``emit``, steers the walk
+        self.until = parse_until(settings.until)
         self.stop_reason: str | None = None  # set by request_stop
         self._current: JourneyRunner | None = None  # the exploring journey under way
         self.outages = OutageWatch(self.client.breaker, emit=self.emit, run_id=self.run_id,
@@ -170,6 +171,9 @@ class Explorer:
         """Engine state first (it must not depend on any sink), then every subscriber."""
         if isinstance(event, StepFinished):
             self.steps += 1
+            if event.phase == "explore":
+                step = event.step
+                self.coverage.took(event.journey, step.actor, step.action, step.source, step.target)
             if event.step.fingerprint in self.failures.carried and event.phase == "explore":
                 self.known_met[event.step.fingerprint] = None
                 self.rechecks.failed_again(event.step.fingerprint, "met while exploring")
@@ -189,6 +193,7 @@ class Explorer:
         self.explored += 1
         self.journeys += 1
         self._current = self._runner(self.journeys, "explore")
+        self._current.chooser = self.coverage.choose
         return self._current
 
     def end_journey(self, runner: JourneyRunner | ReplayedJourney) -> StepFailure | None:
@@ -203,7 +208,9 @@ class Explorer:
             runner.finish()
             return None
         runner.finish()
-        self._note_short_journey(runner)
+        if self.coverage.strategy == "coverage" and runner.journey == self.coverage.journey:
+            hypothesis_target(float(self.coverage.new_in_journey), label="edges and pairs taken first")
+        self.notes.short_journey(runner)
         failure = runner.failure
         if failure is None:
             self.failures.retry_held()
@@ -249,13 +256,24 @@ class Explorer:
         return deadline is not None and time.monotonic() >= deadline
 
     def _budget_spent(self) -> bool:
+        if self._until_met() is not None:
+            return True
         if self.settings.forever:
             return self._late()
         return self.explored >= self.settings.journeys or self._late()
 
+    def _until_met(self):
+        if not self.until:
+            return None
+        summary = self.coverage.summary()
+        new = sum(1 for f in self.known.values() if f.id not in self.failures.carried)
+        return next((condition for condition in self.until if condition.met(summary, new)), None)
+
     def _stop_reason(self) -> str:
         if self.stop_reason is not None:
             return self.stop_reason
+        if (condition := self._until_met()) is not None:
+            return f"--until {condition} met"
         if self.explored >= self.settings.journeys and not self.settings.forever:
             return f"journey budget of {self.settings.journeys} spent"
         return "time budget spent"
@@ -269,7 +287,7 @@ class Explorer:
         self.emit(RunStarted(run_id=self.run_id, model=self.model.name, model_file=self.model.file,
                              target=self.target.label, seed=self.seed,
                              settings=self.settings.as_dict(), tool_version=__version__,
-                             model_revision=_file_revision(self.model.file), host=socket.gethostname(),
+                             model_revision=file_revision(self.model.file), host=socket.gethostname(),
                              edges=tuple((action.name, source, action.target or source)
                                          for action in self.model.actions
                                          for source in action.sources)))
@@ -303,7 +321,8 @@ class Explorer:
                                failures=tuple(f for f in self.known.values() if f.id not in self.failures.carried),
                                known_met=tuple(self.known_met), regressed=tuple(self.rechecks.regressed),
                                interrupted=interrupted or self.stop_reason is not None,
-                               stop_reason=stop_reason, outages=tuple(self.outages.incidents))
+                               stop_reason=stop_reason, outages=tuple(self.outages.incidents),
+                               coverage=self.coverage.summary())
         self.emit(finished)
         return finished
 
@@ -326,74 +345,18 @@ class Explorer:
             max_examples=remaining, stateful_step_count=self.settings.max_steps, deadline=None,
             database=database, suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
             report_multiple_bugs=False, print_blob=False,
-            phases=[Phase.explicit, Phase.reuse, Phase.generate],
+            phases=[Phase.explicit, Phase.reuse, Phase.generate,
+                    *([Phase.target] if self.coverage.strategy == "coverage" else [])],
         )
         try:
             run_state_machine_as_test(seeded(journeys, round_seed(self.seed, number)), settings=config)
         except KeyboardInterrupt:
             raise
         except BaseException as raised:  # noqa: BLE001 - every Hypothesis outcome is handled
-            self._after_round(number, raised)
-
-    def _after_round(self, number: int, raised: BaseException) -> None:
-        for error in _flatten(raised):
-            if isinstance(error, JourneysError):  # a subscriber broke, a host is not allowed: stop
-                raise error
-            if isinstance(error, JourneyFailed):
-                continue  # investigated and reported when the journey ended
-            if isinstance(error, Flaky):
-                self.flaky_rounds += 1
-                if self.flaky_rounds > 1:
-                    continue
-                message = ("the target answered differently from when Hypothesis walked the same choices "
-                           "before (a 503, data another journey left), so Hypothesis ended the round and the "
-                           "next round goes on with a new seed (said once per run)")
-            else:
-                first = str(error).splitlines()[0] if str(error) else ""
-                message = f"Hypothesis ended the round with {type(error).__name__}: {first}"
-            self.emit(Notice(run_id=self.run_id, message=f"round {number}: {message}"))
-
-    def _note_short_journey(self, runner: JourneyRunner) -> None:
-        """Say once if Hypothesis ended journeys early (its per-example choice budget)."""
-        if self._short_journey_noted or runner.ended or not 0 < len(runner.choices) < self.settings.max_steps:
-            return
-        if _choices_drawn() < 0.8 * CHOICE_BUDGET:  # Hypothesis chose to explore a shorter journey
-            return
-        self._short_journey_noted = True
-        self.emit(Notice(run_id=self.run_id, message=(
-            f"journey {runner.journey} stopped after {len(runner.choices)} of --max-steps "
-            f"{self.settings.max_steps} steps: Hypothesis ends a journey once it has drawn about "
-            f"{int(0.8 * CHOICE_BUDGET):,} choices; lower --max-steps or the size of the data the model draws")))
+            self.notes.after_round(number, raised)
 
 
 def default_user_agent(run_id: str) -> str:
     return f"journeys/{__version__} (run {run_id})"
 
 
-def _choices_drawn() -> int:
-    """How many choices the running Hypothesis example has drawn (0 when that cannot be known)."""
-    try:
-        from hypothesis.control import current_build_context
-
-        return int(current_build_context().data.length)
-    except Exception:  # noqa: BLE001 - outside a test, or another Hypothesis
-        return 0
-
-
-def _file_revision(path: str) -> str:
-    """The first 12 hex digits of the model file's sha1, or '' if it cannot be read."""
-    try:
-        with open(path, "rb") as handle:
-            return hashlib.sha1(handle.read()).hexdigest()[:12]
-    except OSError:
-        return ""
-
-
-def _flatten(raised: BaseException) -> list[BaseException]:
-    """What Hypothesis raised, exception groups opened up (a Flaky group stays whole too)."""
-    if isinstance(raised, BaseExceptionGroup):
-        inner = [error for group in raised.exceptions for error in _flatten(group)]
-        if isinstance(raised, Flaky) and not any(isinstance(e, JourneyFailed) for e in inner):
-            return [raised, *inner]
-        return inner
-    return [raised]

@@ -135,6 +135,7 @@ class JourneyRunner:
         return runner
 
     inert_journey = False
+    chooser = None  # the explorer's choice for exploring journeys (engine.walk.coverage); else by weight
 
     def enabled(self, actor: str, action: Action) -> bool:
         if self.ended or self.states[actor] not in action.sources:
@@ -161,7 +162,12 @@ class JourneyRunner:
     def choose(self, fraction: float) -> tuple[str, Action] | None:
         """The pair at ``fraction`` of the runnable pairs' weights (None: nothing can run)."""
         pairs = self.runnable()
-        chosen = choose_weighted(pairs, fraction) if pairs else None
+        if not pairs:
+            chosen = None
+        elif self.chooser is not None:
+            chosen = self.chooser(self.states, pairs, fraction)
+        else:
+            chosen = choose_weighted(pairs, fraction)
         self.choices.append(chosen)
         return chosen
 

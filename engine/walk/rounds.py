@@ -1,0 +1,88 @@
+"""What a round of Hypothesis search leaves to be said: what it raised, and journeys it cut short.
+
+``RoundNotes`` turns what ``run_state_machine_as_test`` raised into the run's course: an engine
+error (a subscriber broke, a host is not allowed) stops the run; a journey's failure was already
+investigated; a Flaky ending is said once per run; anything else is one notice. It also says once
+if Hypothesis ended a journey early because it had drawn its per-example budget of choices.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Callable
+
+from hypothesis.errors import Flaky
+
+from engine.errors import JourneysError
+from engine.events import Event, Notice
+from engine.walk.machine import JourneyFailed
+
+__all__ = ["CHOICE_BUDGET", "RoundNotes", "file_revision"]
+
+CHOICE_BUDGET = 8 * 1024  # Hypothesis ends a stateful example past 80% of these choices
+
+
+class RoundNotes:
+    def __init__(self, *, emit: Callable[[Event], None], run_id: str, max_steps: int) -> None:
+        self.emit, self.run_id, self.max_steps = emit, run_id, max_steps
+        self.flaky_rounds = 0  # rounds Hypothesis ended because the target answered differently
+        self._short_journey_noted = False
+
+    def after_round(self, number: int, raised: BaseException) -> None:
+        for error in _flatten(raised):
+            if isinstance(error, JourneysError):  # a subscriber broke, a host is not allowed: stop
+                raise error
+            if isinstance(error, JourneyFailed):
+                continue  # investigated and reported when the journey ended
+            if isinstance(error, Flaky):
+                self.flaky_rounds += 1
+                if self.flaky_rounds > 1:
+                    continue
+                message = ("the target answered differently from when Hypothesis walked the same choices "
+                           "before (a 503, data another journey left), so Hypothesis ended the round and the "
+                           "next round goes on with a new seed (said once per run)")
+            else:
+                first = str(error).splitlines()[0] if str(error) else ""
+                message = f"Hypothesis ended the round with {type(error).__name__}: {first}"
+            self.emit(Notice(run_id=self.run_id, message=f"round {number}: {message}"))
+
+    def short_journey(self, runner) -> None:
+        """Say once if Hypothesis ended journeys early (its per-example choice budget)."""
+        if self._short_journey_noted or runner.ended or not 0 < len(runner.choices) < self.max_steps:
+            return
+        if _choices_drawn() < 0.8 * CHOICE_BUDGET:  # Hypothesis chose to explore a shorter journey
+            return
+        self._short_journey_noted = True
+        self.emit(Notice(run_id=self.run_id, message=(
+            f"journey {runner.journey} stopped after {len(runner.choices)} of --max-steps "
+            f"{self.max_steps} steps: Hypothesis ends a journey once it has drawn about "
+            f"{int(0.8 * CHOICE_BUDGET):,} choices; lower --max-steps or the size of the data the model draws")))
+
+
+def _choices_drawn() -> int:
+    """How many choices the running Hypothesis example has drawn (0 when that cannot be known)."""
+    try:
+        from hypothesis.control import current_build_context
+
+        return int(current_build_context().data.length)
+    except Exception:  # noqa: BLE001 - outside a test, or another Hypothesis
+        return 0
+
+
+def file_revision(path: str) -> str:
+    """The first 12 hex digits of the model file's sha1, or '' if it cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.sha1(handle.read()).hexdigest()[:12]
+    except OSError:
+        return ""
+
+
+def _flatten(raised: BaseException) -> list[BaseException]:
+    """What Hypothesis raised, exception groups opened up (a Flaky group stays whole too)."""
+    if isinstance(raised, BaseExceptionGroup):
+        inner = [error for group in raised.exceptions for error in _flatten(group)]
+        if isinstance(raised, Flaky) and not any(isinstance(e, JourneyFailed) for e in inner):
+            return [raised, *inner]
+        return inner
+    return [raised]
