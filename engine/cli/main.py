@@ -24,6 +24,7 @@ from engine import __version__
 from engine.cli.cleanup_command import cleanup
 from engine.cli.demo_command import demo
 from engine.cli.failure_commands import COMMANDS
+from engine.cli.model_commands import graph, validate
 from engine.cli.project import DEFAULT_PROJECT, default_map, effective_settings, load_project
 from engine.cli.heartbeat import Heartbeat
 from engine.cli.alert_options import alert_options, alert_settings, alerts, open_alerts
@@ -38,7 +39,6 @@ from engine.export.reproductions import ReproductionWriter
 from engine.http.breaker import BreakerSettings
 from engine.http.client import allowed_host, open_target, preflight
 from engine.http.schedule import rate_cap_for
-from engine.model.graph import to_dot, to_mermaid
 from engine.store import StoreWriter, connect, store_path
 from engine.store.reader import chosen_store
 from engine.store.ledger import read_ledger
@@ -340,33 +340,6 @@ def report(store, since) -> None:
     print_cleanups(connection, ledger, since_s=since)
 
 
-@cli.command()
-@click.argument("model_spec", metavar="MODEL")
-def validate(model_spec) -> None:
-    """Check MODEL and report every problem at once (exit 2 if any)."""
-    try:
-        model = load_valid_model(model_spec)
-    except JourneysError as error:
-        fail(error)
-    pairs = sum(len(action.sources) for action in model.actions)
-    click.echo(f"{model_spec}: model {model.name!r} is valid: {len(model.states)} states, "
-               f"{len(model.actions)} actions ({pairs} edges), {len(model.actors)} actor(s), "
-               f"{len(model.invariants)} invariant(s)")
-
-
-@cli.command()
-@click.argument("model_spec", metavar="MODEL")
-@click.option("--format", "output_format", type=click.Choice(["mermaid", "dot"]), default="mermaid",
-              show_default=True)
-def graph(model_spec, output_format) -> None:
-    """Print MODEL's state graph as Mermaid or Graphviz dot."""
-    try:
-        model = load_valid_model(model_spec)
-    except JourneysError as error:
-        fail(error)
-    click.echo(to_mermaid(model) if output_format == "mermaid" else to_dot(model), nl=False)
-
-
 @cli.group()
 def config() -> None:
     """The project file (journeys.toml)."""
@@ -384,7 +357,7 @@ def config_check(ctx: click.Context) -> None:
         click.echo(f"{key.ljust(width)}  {value or '-'}  ({source})")
 
 
-for command in (*COMMANDS, cleanup, alerts, demo):
+for command in (*COMMANDS, cleanup, alerts, demo, validate, graph):
     cli.add_command(command)
 
 
