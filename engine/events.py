@@ -122,6 +122,8 @@ class JourneyFinished(Event):
     outcome: str  # "passed", "failed", "known" (hit an already reported failure), "discarded" (an outage)
     duration_ms: float
     fingerprint: str | None = None  # the failure's fingerprint id when failed or known
+    round: int = 0  # the exploring round (0: a journey that shrinks or replays)
+    must_walk: str | None = None  # the golden path it walked, if it was one
 
 
 @attrs.frozen(kw_only=True)

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 
 import attrs
 
-__all__ = ["Model", "Action", "ResourceKind", "Invariant"]
+__all__ = ["Model", "Action", "ResourceKind", "Invariant", "MustWalk"]
 
 
 @attrs.frozen
@@ -61,6 +61,16 @@ class Invariant:
     line: int
 
 
+@attrs.frozen
+class MustWalk:
+    """A golden path: steps walked in this order at the start of every round."""
+
+    name: str
+    steps: tuple[tuple[str, str], ...]  # (actor, action)
+    file: str
+    line: int
+
+
 def _where(function: Callable[..., Any]) -> tuple[str, int]:
     code = getattr(function, "__code__", None)
     if code is None:
@@ -94,6 +104,7 @@ class Model:
         self.resetter: Action | None = None
         self.cleanup_login_function: Callable[..., Any] | None = None  # @model.cleanup_login
         self.resources: dict[str, ResourceKind] = {}
+        self.must_walks: list[MustWalk] = []
 
     def resource(self, name: str) -> ResourceKind:
         """Declare a pool of produced values, e.g. ``orders = model.resource("orders")``."""
@@ -133,6 +144,23 @@ class Model:
             return function
 
         return register
+
+    def must_walk(self, *steps: str, name: str | None = None) -> MustWalk:
+        """Declare a golden path, walked first in every round before exploration goes on, e.g.
+        ``model.must_walk("sign_up", "add_to_cart", "check_out", name="buy")``.
+
+        Each step names an action, taken by the first actor, or ``"actor.action"``. The data is
+        drawn from the actions' strategies as in any journey; a failure on the path is found,
+        shrunk and reported like any other. A step that cannot run when its turn comes (its
+        precondition does not hold) ends the path there, and the run says so once.
+        """
+        frame = inspect.stack()[1]
+        parsed = tuple(tuple(step.split(".", 1)) if "." in step else (self.actors[0] if self.actors else "", step)
+                       for step in steps)
+        path = MustWalk(name=name or "-".join(action for _, action in parsed), steps=parsed,
+                        file=frame.filename, line=frame.lineno)
+        self.must_walks.append(path)
+        return path
 
     def invariant(self, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Declare a check ``function(check, response)`` run on every response."""

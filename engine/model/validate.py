@@ -16,7 +16,7 @@ import networkx as nx
 from hypothesis.strategies import SearchStrategy
 
 from engine.model.graph import to_graph
-from engine.model.declare import Action, Model, ResourceKind
+from engine.model.declare import Action, Model, MustWalk, ResourceKind
 
 __all__ = ["Problem", "problems"]
 
@@ -54,6 +54,8 @@ def problems(model: Model) -> list[Problem]:
         found += _action_problems(model, action)
     found += _duplicate_names(model)
     found += _graph_problems(model)
+    for path in model.must_walks:
+        found += _must_walk_problems(model, path)
     return found
 
 
@@ -164,3 +166,27 @@ def _graph_problems(model: Model) -> list[Problem]:
                                  f"state {state!r} has no way out and is not marked terminal",
                                  f"add an action leaving it, or pass terminal=[{state!r}]"))
     return found
+
+
+def _must_walk_problems(model: Model, path: MustWalk) -> list[Problem]:
+    """A golden path names actors and actions that exist, each step leaving where the last arrived."""
+    def problem(message: str, fix: str) -> Problem:
+        return Problem(path.file, path.line, None, f"must-walk path {path.name!r}: {message}", fix)
+
+    if not path.steps:
+        return [problem("it has no steps", "name its actions in order: model.must_walk('sign_up', ...)")]
+    actions = {action.name: action for action in model.actions}
+    where = {actor: model.start for actor in model.actors}
+    for number, (actor, name) in enumerate(path.steps, 1):
+        if actor not in where:
+            return [problem(f"step {number} names actor {actor!r}, which the model does not have",
+                            f"write 'action' (the first actor) or one of {[f'{a}.{name}' for a in model.actors]}")]
+        action = actions.get(name)
+        if action is None:
+            return [problem(f"step {number} names {name!r}, which is not an action of the model",
+                            f"use one of {sorted(actions)}")]
+        if where[actor] not in action.sources:
+            return [problem(f"step {number} ({name}) cannot leave {where[actor]!r}, where {actor} is by then",
+                            f"start it from one of {list(action.sources)}, or add the steps that lead there")]
+        where[actor] = action.target or where[actor]
+    return []

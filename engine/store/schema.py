@@ -36,6 +36,7 @@ TABLES: dict[str, pa.Schema] = {
         ("run_id", pa.string()), ("journey", pa.int64()), ("phase", pa.string()),
         ("finished_at", timestamp), ("steps", pa.int32()), ("outcome", pa.string()),
         ("fingerprint", pa.string()), ("duration_ms", pa.float64()),
+        ("round", pa.int32()), ("must_walk", pa.string()),  # null in journeys before they were kept
     ]),
     "steps": pa.schema([
         ("run_id", pa.string()), ("journey", pa.int64()), ("phase", pa.string()), ("step", pa.int32()),

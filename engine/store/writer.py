@@ -108,7 +108,7 @@ class StoreWriter:
                 step.fingerprint, waited)
         if isinstance(event, JourneyFinished):
             return "journeys", (event.run_id, event.journey, event.phase, event.at, event.steps,
-                                event.outcome, event.fingerprint, event.duration_ms)
+                                event.outcome, event.fingerprint, event.duration_ms, event.round, event.must_walk)
         if isinstance(event, CleanupFinished):
             return "cleanups", (event.run_id, event.journey, event.at, event.actor, event.created_by_step,
                                 event.created_by_action, event.method, event.path, event.status, event.ok,

@@ -48,6 +48,7 @@ from engine.walk.known_refresh import REFRESH_EVERY_S, KnownRefresh
 from engine.failures.left_behind import SessionHistory
 from engine.walk.coverage import Coverage, parse_until
 from engine.walk.machine import compile_machine
+from engine.walk.must_walk import MustWalks
 from engine.walk.rounds import RoundNotes, file_revision
 from engine.model.declare import Model
 from engine.records import Failure
@@ -139,6 +140,8 @@ class Explorer:
         self.notes = RoundNotes(emit=self.emit, run_id=self.run_id, max_steps=settings.max_steps)
         self.coverage = Coverage(model, settings.strategy)  # engine state too: fed in ``emit``, steers the walk
         self.until = parse_until(settings.until)
+        self.must_walks = MustWalks(model, emit=self.emit, run_id=self.run_id, notes=self.notes,
+                                    ran=self.coverage.ran, budget_spent=self._budget_spent)
         self.stop_reason: str | None = None  # set by request_stop
         self._current: JourneyRunner | None = None  # the exploring journey under way
         self.outages = OutageWatch(self.client.breaker, emit=self.emit, run_id=self.run_id,
@@ -193,7 +196,8 @@ class Explorer:
         self.explored += 1
         self.journeys += 1
         self._current = self._runner(self.journeys, "explore")
-        self._current.chooser = self.coverage.choose
+        self._current.chooser, self._current.round = self.coverage.choose, self.round_number
+        self.must_walks.steer(self._current)  # a golden path, walked first in the round
         return self._current
 
     def end_journey(self, runner: JourneyRunner | ReplayedJourney) -> StepFailure | None:
@@ -337,8 +341,12 @@ class Explorer:
         def journeys():
             return machine()
 
+        self.must_walks.walk(lambda: seeded(journeys, round_seed(self.seed, number)), number,
+                             between=lambda: setattr(self, "_raised", None))
         database = (RoundDatabase(self._database, f"journeys:{self.model.name}:round{number}")
                     if self._database is not None else None)
+        if self._budget_spent():
+            return
         remaining = (ROUND_SIZE if self.settings.forever
                      else max(1, min(ROUND_SIZE, self.settings.journeys - self.explored)))
         config = hypothesis_settings(

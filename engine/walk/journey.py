@@ -136,6 +136,8 @@ class JourneyRunner:
 
     inert_journey = False
     chooser = None  # the explorer's choice for exploring journeys (engine.walk.coverage); else by weight
+    round = 0  # the exploring round it belongs to (0: shrinking, replays)
+    must_walk: str | None = None  # the golden path it walks (engine.walk.must_walk)
 
     def enabled(self, actor: str, action: Action) -> bool:
         if self.ended or self.states[actor] not in action.sources:
@@ -329,7 +331,7 @@ class JourneyRunner:
         run_teardowns(self)
         self.emit(JourneyFinished(run_id=self.run_id, journey=self.journey, phase=self.phase,
                                   steps=len(self.steps), outcome=self.outcome,
-                                  fingerprint=self.fingerprint,
+                                  fingerprint=self.fingerprint, round=self.round, must_walk=self.must_walk,
                                   duration_ms=(time.perf_counter() - self.started) * 1000))
 
 
