@@ -74,6 +74,8 @@ KEYS: dict[str, tuple[str, Any]] = {
     "heartbeat.every": ("heartbeat_every", None),
     "forever": ("forever", None),
     "workers": ("workers", None),
+    "strategy": ("strategy", None),
+    "until": ("until", None),
     "recheck.every": ("recheck_every", None),
     "recheck.times": ("recheck_times", None),
     "recheck.enabled": ("no_recheck", lambda enabled: not enabled),
@@ -91,7 +93,7 @@ KEYS: dict[str, tuple[str, Any]] = {
     "masks.contacts": ("no_mask_contacts", lambda contacts: not contacts),
 }
 FROM_ENVIRONMENT = "_from_environment"  # the options whose value the file took from the environment
-_LISTS = {"allowed_hosts", "rate.schedule", "masks.fields", "alerts.page_on", "alerts.slack_on",
+_LISTS = {"allowed_hosts", "until", "rate.schedule", "masks.fields", "alerts.page_on", "alerts.slack_on",
           "alerts.webhook_headers", "alerts.webhook_on"}
 _BOOLS = {"reset", "forever", "breaker.enabled", "masks.contacts", "recheck.enabled"}
 
