@@ -50,10 +50,11 @@ def redis_url(tmp_path_factory):
     server.wait(timeout=10)
 
 
-def start_shard(cwd, model, url, index, *args):
+def start_shard(cwd, model, url, index, *args, examples=False):
     cwd.mkdir(exist_ok=True)
     return subprocess.Popen([sys.executable, "-m", "engine.cli", "explore", str(model), "--target", url,
-                             "--shard", f"{index}/2", *args, "--no-examples-db", "--json", "r.json"],
+                             "--shard", f"{index}/2", *args, *([] if examples else ["--no-examples-db"]),
+                             "--json", "r.json"],
                             cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -68,7 +69,7 @@ def test_shards_on_two_machines_report_each_failure_once_through_redis_into_one_
     bucket = f"s3://{group}/journeys-store"
     try:
         shards = [start_shard(tmp_path / f"machine{i}", model, url, i, "--group", group, "--redis", url_of_redis,
-                              "--journeys", "120", "--seed", "3", "--mirror", bucket) for i in (1, 2)]
+                              "--journeys", "120", "--seed", "3", "--mirror", bucket, examples=True) for i in (1, 2)]
         outputs = [shard.communicate(timeout=600) for shard in shards]
     finally:
         stop()
@@ -79,7 +80,10 @@ def test_shards_on_two_machines_report_each_failure_once_through_redis_into_one_
     assert [r["journeys"] for r in reports] == [60, 60] and [r["seed"] for r in reports] == [3, 4]
     reported = [f["id"] for r in reports for f in r["failures"]]
     assert reported and len(reported) == len(set(reported)), reported  # one report per failure, across machines
-    assert client.keys(f"journeys:claim:{group}:*")  # the claims were Redis's
+    assert client.keys(f"journeys:claim:{group}:*")  # the claims were Redis's, and so is the example database:
+    model_name = "shop" if name == "demo shop" else "library"
+    assert client.keys(f"journeys:examples:journeys:{model_name}:round*")
+    assert not any((tmp_path / f"machine{i}" / ".journeys").exists() for i in (1, 2))
     said = " ".join(" ".join(out.split()) for out, _ in outputs)
     assert "another worker is investigating it" in said
     for i, report in zip((1, 2), reports):

@@ -204,7 +204,8 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
                              folder=folder, journeys=journeys, forever=forever, duration=duration, out_dir=out_dir,
                              json_path=json_path, heartbeat=heartbeat_path))
     settings = ExploreSettings(journeys=journeys, max_steps=max_steps, seed=seed, duration_s=duration,
-                               replays=replays, database=None if no_examples_db else examples_db,
+                               replays=replays, database=None if no_examples_db else (
+                                   worker.examples_database(examples_db) if worker else examples_db),
                                shrink_budget=shrink_budget, reset=reset, allowed_hosts=tuple(allow_hosts),
                                run_header=run_header, user_agent=user_agent, run_id=run_id, rate=rate,
                                schedule=tuple(schedule), timezone=timezone_name, mask_fields=tuple(mask_fields),

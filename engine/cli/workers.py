@@ -77,6 +77,10 @@ class WorkerSpec:
             return f"{self.redis.partition('#')[0]}#journeys:rate:{self.group}"
         return os.path.join(self.folder, "rate.state")
 
+    def examples_database(self, local: str) -> str:
+        """Where the example database lives: Redis across machines (``--redis``), else ``local``."""
+        return f"{self.redis.partition('#')[0]}#journeys:examples:" if self.redis else local
+
     def claims(self):
         if self.redis:
             return RedisClaims(self.redis, group=self.group, worker=self.name)

@@ -35,12 +35,12 @@ from typing import Any, Callable, Iterable
 
 import attrs
 from hypothesis import HealthCheck, Phase, Verbosity, settings as hypothesis_settings, target as hypothesis_target
-from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.stateful import run_state_machine_as_test
 
 from engine import __version__
 from engine.events import EventBus, Notice, RateChanged, RoundStarted, RunFinished, RunStarted, StepFinished
-from engine.walk.hypothesis_control import RoundDatabase, ignore_engine_constants, round_seed, seeded
+from engine.walk.hypothesis_control import (RoundDatabase, example_database, ignore_engine_constants, round_seed,
+                                            seeded)
 from engine.walk.claims import Claims
 from engine.walk.investigate import Investigator
 from engine.walk.journey import JourneyRunner, ReplayedJourney, StepFailure, Tagger
@@ -96,7 +96,11 @@ class ExploreSettings:
     group: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self)
+        settings = attrs.asdict(self)
+        if settings["database"] and "@" in settings["database"]:  # redis://:password@host: never stored
+            scheme, _, rest = settings["database"].partition("://")
+            settings["database"] = f"{scheme}://***@{rest.rpartition('@')[2]}"
+        return settings
 
 
 class Explorer:
@@ -134,8 +138,7 @@ class Explorer:
         self.steps = 0
         self.started = 0.0
         self.history = SessionHistory()  # engine state: fed directly, never through the bus
-        self._database = (DirectoryBasedExampleDatabase(settings.database)
-                          if settings.database else None)
+        self._database = example_database(settings.database) if settings.database else None
         self._raised: ReplayedJourney | None = None  # answers Hypothesis's replay of a raised failure
         self.notes = RoundNotes(emit=self.emit, run_id=self.run_id, max_steps=settings.max_steps)
         self.coverage = Coverage(model, settings.strategy)  # engine state too: fed in ``emit``, steers the walk

@@ -26,7 +26,7 @@ import sys
 from typing import Callable, Iterable, TypeVar
 
 import hypothesis
-from hypothesis.database import ExampleDatabase
+from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 
 __all__ = ["RoundDatabase", "seeded", "round_seed", "ignore_engine_constants", "ENGINE_PACKAGE"]
 
@@ -38,6 +38,18 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 _TOOL_DIRS = tuple(os.path.join(_ROOT, package) + os.sep for package in TOOL_PACKAGES)
 
 F = TypeVar("F", bound=Callable)
+
+
+def example_database(where: str) -> ExampleDatabase:
+    """A folder, or ``redis://HOST:PORT/DB#PREFIX``: Hypothesis's own Redis database, shared by pieces
+    of a run on several machines (``--shard --redis``), so a failure one found is tried first by all."""
+    if where.startswith(("redis://", "rediss://", "unix://")):
+        import redis
+        from hypothesis.extra.redis import RedisExampleDatabase
+
+        url, _, prefix = where.partition("#")
+        return RedisExampleDatabase(redis.Redis.from_url(url), key_prefix=(prefix or "journeys:examples:").encode())
+    return DirectoryBasedExampleDatabase(where)
 
 
 class RoundDatabase(ExampleDatabase):
