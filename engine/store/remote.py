@@ -142,7 +142,7 @@ class StoreMirror:
                               "or ~/.aws)") from None
 
     def sync(self, run_id: str | None) -> bool:
-        """Copy what is new: the schema files once, the run's data files, its alert journal if it grew."""
+        """Copy what is new: the schema files once, the run's data files, its alert journal and ledger if they grew."""
         try:
             self._copy_all(run_id)
         except Exception as error:  # the local store holds everything; the next sync copies it

@@ -22,6 +22,11 @@ The failure is then reported, and raised into Hypothesis so the example
 database keeps it for the next run; Hypothesis's one replay of it is answered
 without requests. Shrinking and replays count against ``--duration`` too;
 ``--journeys`` counts exploring journeys only.
+
+Each round begins with the model's golden paths (``engine.walk.must_walk``).
+Every exploring step is chosen by ``engine.walk.coverage`` (by weight, or steered
+toward edges never taken), which also counts where the journeys went; a run ends
+early once one of its ``--until`` conditions is met.
 """
 
 from __future__ import annotations
