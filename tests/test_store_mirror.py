@@ -5,6 +5,7 @@ out and reported once, covered files collected after the grace, and clear errors
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -61,3 +62,25 @@ def test_a_bucket_that_cannot_be_used_is_one_clear_line(tmp_path, object_store):
         assert result.returncode == 2, (args, result.stdout[-1000:], result.stderr[-2000:])
         assert words in result.stderr and "Traceback" not in result.stderr, (args, result.stderr[-2000:])
     assert connect(tmp_path / "journeys-store").execute("SELECT count(*) FROM runs_started").fetchone() == (0,)
+
+
+def test_a_continuous_run_on_a_fresh_machine_knows_the_failures_the_bucket_holds(tmp_path, object_store):
+    """A Kubernetes pod starts with an empty volume: with --mirror it learns the known failures from the
+    bucket, so it re-checks them and never shrinks or reports them again."""
+    bucket = f"bucket-{uuid.uuid4().hex[:8]}"
+    object_store.filesystem().mkdir(bucket)
+    url = f"s3://{bucket}/store"
+    model = str(ROOT / "models" / "shop.py")
+    reports = []
+    for machine in ("first", "fresh"):
+        folder = tmp_path / machine
+        folder.mkdir()
+        result = run_journeys("explore", model, "--target", "demo", "--forever", "--duration", "10s", "--seed", "4",
+                              "--no-examples-db", "--no-recheck", "--mirror", url, "--json", "r.json", cwd=folder)
+        assert result.returncode in (0, 1), result.stderr[-3000:]
+        reports.append(json.loads((folder / "r.json").read_text()))
+    first, fresh = ({f["id"] for f in report["failures"]} for report in reports)
+    assert first, "the first machine found nothing to remember"
+    assert not first & fresh, first & fresh  # none found again as new: the bucket knew them
+    assert set(reports[1]["known_met"]) & first  # ...and the fresh machine met some of them again
+    assert reports[1]["shrink_journeys"] < reports[0]["shrink_journeys"]

@@ -249,15 +249,16 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
     if dispatcher is not None:
         bus.subscribe(dispatcher)  # it queues; its own thread delivers, so a slow sink never slows the walk
     known, fixed = (), frozenset()
+    shared = mirror or store  # with --mirror, the bucket is where runs on other machines left their failures
     if forever:
         try:
-            connection = connect(store)
+            connection = connect(shared)
             known, fixed = tuple(known_failures(connection, model.name)), fixed_failures(connection)
         except JourneysError:
             pass  # a store with nothing in it yet
     explorer = Explorer(model, opened, bus, settings, rate_cap=rate_cap, known=known, fixed=fixed,
-                        stored_failures=None if no_store else lambda: stored_known_failures(store, model.name),
-                        stored_token=lambda: stored_failures_token(store),
+                        stored_failures=None if no_store else lambda: stored_known_failures(shared, model.name),
+                        stored_token=lambda: stored_failures_token(shared),
                         claims=worker.claims() if worker else None)
     try:
         with stopping_well(explorer):  # until the store is closed: a signal then is handled too

@@ -72,6 +72,11 @@ class RemoteStore:
     def is_store(self) -> bool:
         return self.has_table("runs_started")
 
+    def listing(self, folder: str) -> list[str]:
+        """The names of the files in one of the store's folders (``failures_found``, ...)."""
+        path = f"{self.key}/{folder}"
+        return [PurePosixPath(name).name for name in self.fs.ls(path)] if self.fs.exists(path) else []
+
     def put(self, local: str | os.PathLike[str], relative: str) -> None:
         self.fs.put_file(str(local), f"{self.key}/{relative}")
 
