@@ -16,7 +16,8 @@ from engine.store import DEFAULT_STORE
 from engine.store.reader import chosen_store
 from engine.store.remote import is_remote
 
-__all__ = ["Duration", "RateOption", "WindowOption", "schedule_options", "store_option", "local_store_option", "coverage_options", "rate_option", "fail", "load_valid_model"]
+__all__ = ["Duration", "RateOption", "WindowOption", "schedule_options", "store_option", "local_store_option",
+           "coverage_options", "rate_option", "fail", "load_valid_model"]
 
 
 class Duration(click.ParamType):
