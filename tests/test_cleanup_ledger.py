@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+import uuid
 
 import httpx
 import pytest
 
 from demo_shop import DemoShop, start_in_thread
 from engine.store.ledger import ledger_dir, read_ledger
+from engine.store.remote import RemoteStore
 
 from .conftest import ROOT, run_journeys
 from .library_app import Library
@@ -70,10 +73,10 @@ def library_target():
     return library, ROOT / "tests" / "library_model.py", {"LIBRARY_LIBRARIAN_KEY": LIBRARIAN_KEY}, remaining
 
 
-def kill_mid_journey(model, url, store, env):
+def kill_mid_journey(model, url, store, env, *extra):
     """Start a continuous run and ``kill -9`` it while the ledger has open entries."""
     run = subprocess.Popen([sys.executable, "-m", "engine.cli", "explore", str(model), "--target", url,
-                            "--forever", "--rate", "40/s", "--no-examples-db", "--store", str(store)],
+                            "--forever", "--rate", "40/s", "--no-examples-db", "--store", str(store), *extra],
                            cwd=store.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 90
     try:
@@ -150,3 +153,48 @@ def test_cleanup_names_the_runs_when_not_told_which(tmp_path):
     assert result.returncode == 2 and "--run ID or --all" in result.stderr
     result = run_journeys("cleanup", "--run", "nosuchrun", "--store", str(store), cwd=tmp_path)
     assert result.returncode == 2 and "no run nosuchrun" in result.stderr
+
+
+def test_a_pod_that_died_with_its_volume_is_swept_from_the_bucket(tmp_path, object_store):
+    """The run mirrored its store to a bucket and was killed; its local folder is gone with the pod.
+    `journeys cleanup --store s3://...` from another folder removes what the bucket's ledger recorded,
+    and a second sweep from a third folder sends nothing."""
+    app, model, secrets, remaining = shop_target()
+    watched = Watched(app)
+    url, stop = start_in_thread(watched)
+    bucket = f"pods-{uuid.uuid4().hex[:8]}"
+    object_store.filesystem().mkdir(bucket)
+    shared = f"s3://{bucket}/store"
+    pod = tmp_path / "pod"
+    pod.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in secrets}
+    try:
+        run = subprocess.Popen([sys.executable, "-m", "engine.cli", "explore", str(model), "--target", url,
+                                "--forever", "--rate", "40/s", "--no-examples-db", "--mirror", shared],
+                               cwd=pod, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 90
+        try:  # killed once the bucket's copy of the ledger has entries open whose data is on the target
+            while not remaining(url, {e.path for e in RemoteStore(shared).ledger().open_entries()}):
+                assert time.monotonic() < deadline, run.stderr.read1().decode()[-2000:]
+                time.sleep(0.5)
+        finally:
+            run.send_signal(signal.SIGKILL)
+            run.wait(timeout=30)
+            run.stderr.close()
+        shutil.rmtree(pod)  # the volume went with the pod
+        ledger = RemoteStore(shared).ledger()
+        recorded = {entry.path for entry in ledger.entries.values()}
+        assert remaining(url, recorded)
+        for folder in ("elsewhere", "third"):
+            (tmp_path / folder).mkdir()
+        swept = run_journeys("cleanup", str(model), "--all", "--store", shared, cwd=tmp_path / "elsewhere",
+                             env_extra=secrets)
+        assert swept.returncode == 0 and "not removed 0" in swept.stdout, swept.stdout + swept.stderr
+        assert remaining(url, recorded) == set()  # everything the bucket's ledger recorded is gone
+        before = watched.requests
+        again = run_journeys("cleanup", str(model), "--all", "--store", shared, cwd=tmp_path / "third",
+                             env_extra=secrets)
+        assert again.returncode == 0 and "nothing left to clean up" in again.stdout, again.stdout + again.stderr
+        assert watched.requests == before
+    finally:
+        stop()

@@ -56,7 +56,9 @@ def test_a_bucket_that_cannot_be_used_is_one_clear_line(tmp_path, object_store):
                          "cannot write there: The specified bucket does not exist"),
                         (["explore", model, "--target", "demo", "--mirror", "/tmp/folder"], "write s3://BUCKET/PREFIX"),
                         (["explore", model, "--target", "demo", "--store", missing], "this command writes to the store"),
-                        (["cleanup", "--all", "--store", missing], "this command writes to the store"),
+                        (["replay", "abcdef12", "--target", "demo", "--store", missing],
+                         "this command writes to the store"),
+                        (["cleanup", "--all", "--store", missing], "no journeys store at"),
                         (["report", "--store", missing], "no journeys store at")):
         result = run_journeys(*args, cwd=tmp_path)
         assert result.returncode == 2, (args, result.stdout[-1000:], result.stderr[-2000:])

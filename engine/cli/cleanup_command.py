@@ -1,5 +1,9 @@
 """``journeys cleanup``: remove what crashed or killed runs left on the target, from the ledger.
 
+With ``--store s3://BUCKET/PREFIX`` (where runs mirror their stores) it sweeps from the ledgers the
+runs copied there, from any machine (a pod that crashed took its volume with it), and copies its
+own record of what it removed back, so a second sweep from anywhere sends nothing.
+
 Exit codes: 0 nothing was left or everything left is removed now; 1 some entries could not be
 removed (they stay open for the next sweep); 2 usage or configuration error.
 """
@@ -7,17 +11,22 @@ removed (they stay open for the next sweep); 2 usage or configuration error.
 from __future__ import annotations
 
 import datetime
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 import click
 
-from engine.cli.options import fail, load_valid_model, rate_option, local_store_option
+from engine.cli.options import fail, load_valid_model, rate_option, store_option
 from engine.errors import ConfigError, JourneysError
 from engine.http.breaker import BreakerSettings
 from engine.http.client import TargetClient, open_target
 from engine.http.rate import RateCap, parse_rate
 from engine.store import store_path
-from engine.store.ledger import Ledger, LedgerEntry, LedgerRun, LedgerWriter, read_ledger
+from engine.store.ledger import Ledger, LedgerEntry, LedgerRun, LedgerWriter, ledger_dir, read_ledger
+from engine.store.reader import chosen_store
+from engine.store.remote import RemoteStore, is_remote
 from engine.walk.explorer import default_user_agent
 from engine.walk.sweep import Sweep, SweepOutcome, sweep_id
 
@@ -29,7 +38,7 @@ _SKIP = {"running": "it is still running on this host (its journeys clean up aft
 
 @click.command()
 @click.argument("model_spec", metavar="[MODEL]", required=False)
-@local_store_option
+@store_option
 @click.option("--run", "run_ids", multiple=True, metavar="ID", help="Sweep this run (repeatable).")
 @click.option("--all", "all_runs", is_flag=True,
               help="Sweep every run that is over (finished, or died on this host).")
@@ -45,8 +54,33 @@ def cleanup(model_spec, store, run_ids, all_runs, target, dry_run, rate, timeout
     Newest first; signed-in clean-ups are sent after MODEL's @model.cleanup_login has signed the
     actor in again [MODEL default: the model file each run used]. Safe to repeat.
     """
-    root = store_path(store)
-    ledger = read_ledger(root)
+    remote = RemoteStore(chosen_store(store)) if is_remote(chosen_store(store)) else None
+    try:
+        if remote is not None and not remote.is_store():
+            fail(ConfigError(f"no journeys store at {remote.url!r}; runs copy theirs there with --mirror {remote.url}"))
+        ledger = remote.ledger() if remote else read_ledger(store_path(store))
+    except Exception as error:  # noqa: BLE001 - a bucket that cannot be read: one line
+        fail(ConfigError(f"cannot read the clean-up ledger at {chosen_store(store)!r}: {str(error).splitlines()[0]}"))
+    root = Path(tempfile.mkdtemp(prefix="journeys-sweep-")) if remote else store_path(store)
+    try:
+        _cleanup(ledger, root, model_spec, run_ids, all_runs, target, dry_run, rate, timeout_s)
+    finally:
+        if remote is not None:
+            _publish(remote, root)
+
+
+def _publish(remote: RemoteStore, root: Path) -> None:
+    """Copy the sweep's ledger file to the bucket, so the next sweep from anywhere knows what it did."""
+    try:
+        for path in sorted(ledger_dir(root).glob("*.jsonl")):
+            remote.put(path, f"ledger/{path.name}")
+    except Exception as error:  # noqa: BLE001 - the removals happened; a second sweep finds them gone (404)
+        click.echo(f"journeys: warning: could not copy the sweep's record to {remote.url}: {error}", err=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _cleanup(ledger: Ledger, root: Path, model_spec, run_ids, all_runs, target, dry_run, rate, timeout_s) -> None:
     if ledger.malformed:
         click.echo(f"journeys: warning: {ledger.malformed} ledger line(s) could not be read", err=True)
     open_runs = {entry.run_id for entry in ledger.open_entries()}
@@ -56,7 +90,7 @@ def cleanup(model_spec, store, run_ids, all_runs, target, dry_run, rate, timeout
         raise click.UsageError(f"say which runs to sweep: --run ID or --all. Runs with open clean-ups: {listing}")
     unknown = [run for run in run_ids if run not in ledger.runs and run not in open_runs]
     if unknown:
-        raise click.UsageError(f"no run {', '.join(unknown)} in the ledger of {str(root)!r}")
+        raise click.UsageError(f"no run {', '.join(unknown)} in the clean-up ledger")
     chosen = sorted(set(run_ids) or open_runs)
     sweeping: list[str] = []
     for run in chosen:
