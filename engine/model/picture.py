@@ -75,8 +75,8 @@ class Layout:
                 loops[source] = loops.get(source, 0) + 1
         most_loops = max(loops.values(), default=0)
         room = LOOP + LOOP_STEP * ((most_loops + 1) // 2) if most_loops else 0.0  # above and below each state
-        row = ROW + (2 * room if any(len(states) > 1 for states in self._columns(model, graph).values()) else 0)
         columns = self._columns(model, graph)
+        row = ROW + (2 * room if any(len(states) > 1 for states in columns.values()) else 0)
         tallest = max(len(states) for states in columns.values())
         self.positions: dict[str, tuple[float, float]] = {}
         for column, states in columns.items():

@@ -99,6 +99,7 @@ class Coverage:
         self.strategy = strategy
         self.edge_hits: Counter[Edge] = Counter()
         self.pair_hits: Counter[tuple[Edge, Edge]] = Counter()
+        self.edges_taken = self.pairs_taken = 0  # distinct ones, kept as they come (--until asks every journey)
         self.states_seen: set[str] = {model.start}
         self.ran: set[str] = set()       # actions that were runnable at least once
         self.last: dict[str, Edge] = {}  # per actor: the edge its last step took, this journey
@@ -116,12 +117,15 @@ class Coverage:
             return
         if not self.edge_hits[edge]:
             self.new_in_journey += 1
+            self.edges_taken += 1
             self._distance = None
         self.edge_hits[edge] += 1
         previous = self.last.get(actor)
         if previous is not None and (previous, edge) in self.space.pairs:
             pair = (previous, edge)
-            self.new_in_journey += not self.pair_hits[pair]
+            if not self.pair_hits[pair]:
+                self.new_in_journey += 1
+                self.pairs_taken += 1
             self.pair_hits[pair] += 1
         self.last[actor] = edge
         self.states_seen.add(target)
@@ -132,8 +136,7 @@ class Coverage:
         never_ran = tuple(f"{action.name}: {self._why_never(action)}" for action in self.model.actions
                           if action.name not in self.ran)
         return CoverageSummary(states_seen=len(self.states_seen & set(space.states)), states=len(space.states),
-                               edges_taken=sum(1 for e in space.edges if self.edge_hits[e]), edges=len(space.edges),
-                               pairs_taken=sum(1 for p in self.pair_hits if self.pair_hits[p]),
+                               edges_taken=self.edges_taken, edges=len(space.edges), pairs_taken=self.pairs_taken,
                                pairs=len(space.pairs), never_taken=never, never_ran=never_ran,
                                strategy=self.strategy)
 
@@ -193,11 +196,13 @@ class StopCondition:
     kind: str      # "edge-coverage", "edge-pair-coverage" or "failures"
     value: float   # a share (0..1) for coverage, a count for failures
 
-    def met(self, summary: CoverageSummary, failures: int) -> bool:
+    def met(self, coverage: Coverage, failures: int) -> bool:
         if self.kind == "failures":
             return failures >= self.value
-        share = summary.edge_share if self.kind == "edge-coverage" else summary.pair_share
-        return share >= self.value - 1e-9
+        space = coverage.space
+        taken, total = ((coverage.edges_taken, len(space.edges)) if self.kind == "edge-coverage"
+                        else (coverage.pairs_taken, len(space.pairs)))
+        return (taken / total if total else 1.0) >= self.value - 1e-9
 
     def __str__(self) -> str:
         return f"{self.kind}={self.value:g}" if self.kind == "failures" else f"{self.kind}={self.value:.0%}"

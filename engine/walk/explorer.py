@@ -277,9 +277,8 @@ class Explorer:
     def _until_met(self):
         if not self.until:
             return None
-        summary = self.coverage.summary()
         new = sum(1 for f in self.known.values() if f.id not in self.failures.carried)
-        return next((condition for condition in self.until if condition.met(summary, new)), None)
+        return next((condition for condition in self.until if condition.met(self.coverage, new)), None)
 
     def _stop_reason(self) -> str:
         if self.stop_reason is not None:
