@@ -26,7 +26,7 @@ from engine.http.rate import RateCap, parse_rate
 from engine.store import store_path
 from engine.store.ledger import Ledger, LedgerEntry, LedgerRun, LedgerWriter, ledger_dir, read_ledger
 from engine.store.reader import chosen_store
-from engine.store.remote import RemoteStore, is_remote
+from engine.store.remote import RemoteStore, is_remote, remote_store
 from engine.walk.explorer import default_user_agent
 from engine.walk.sweep import Sweep, SweepOutcome, sweep_id
 
@@ -54,11 +54,11 @@ def cleanup(model_spec, store, run_ids, all_runs, target, dry_run, rate, timeout
     Newest first; signed-in clean-ups are sent after MODEL's @model.cleanup_login has signed the
     actor in again [MODEL default: the model file each run used]. Safe to repeat.
     """
-    remote = RemoteStore(chosen_store(store)) if is_remote(chosen_store(store)) else None
     try:
-        if remote is not None and not remote.is_store():
-            fail(ConfigError(f"no journeys store at {remote.url!r}; runs copy theirs there with --mirror {remote.url}"))
+        remote = remote_store(chosen_store(store)).require() if is_remote(chosen_store(store)) else None
         ledger = remote.ledger() if remote else read_ledger(store_path(store))
+    except ConfigError as error:
+        fail(error)
     except Exception as error:  # noqa: BLE001 - a bucket that cannot be read: one line
         fail(ConfigError(f"cannot read the clean-up ledger at {chosen_store(store)!r}: {str(error).splitlines()[0]}"))
     root = Path(tempfile.mkdtemp(prefix="journeys-sweep-")) if remote else store_path(store)

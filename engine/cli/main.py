@@ -42,7 +42,7 @@ from engine.http.schedule import rate_cap_for
 from engine.store import StoreWriter, connect, store_path
 from engine.store.reader import chosen_store
 from engine.store.ledger import read_ledger
-from engine.store.remote import RemoteStore, is_remote
+from engine.store.remote import is_remote, remote_store
 from engine.store.report import print_cleanups, print_report, print_table
 from engine.failures.stored import fixed_failures, known_failures, stored_failures_token, stored_known_failures
 from engine.walk.coverage import UNBOUNDED_JOURNEYS
@@ -338,7 +338,7 @@ def report(store, since) -> None:
         fail(error)
     print_report(connection, since_s=since)
     remote = is_remote(chosen_store(store))
-    ledger = RemoteStore(chosen_store(store)).ledger() if remote else read_ledger(store_path(store))
+    ledger = remote_store(chosen_store(store)).ledger() if remote else read_ledger(store_path(store))
     print_cleanups(connection, ledger, since_s=since)
 
 

@@ -30,7 +30,7 @@ from engine.walk.replay import ReplayMismatch, Tally, replay_steps, replay_tally
 from engine.export.script import build_script
 from engine.export.script_walk import walk_script
 from engine.store.reader import chosen_store, connect
-from engine.store.remote import RemoteStore, is_remote
+from engine.store.remote import is_remote, remote_store
 from engine.store import store_path
 from engine.http.client import TargetClient
 
@@ -87,22 +87,13 @@ def stored_failures_token(store) -> tuple[str, ...] | None:
     A bucket (``s3://``) is listed the same way, one request."""
     if is_remote(chosen_store(store)):
         try:
-            return tuple(sorted(_remote(chosen_store(store)).listing("failures_found")))
+            return tuple(sorted(remote_store(chosen_store(store)).listing("failures_found")))
         except Exception:  # noqa: BLE001 - unreachable for now: read the store, as without a token
             return None
     try:
         return tuple(sorted(os.listdir(store_path(store) / "failures_found")))
     except OSError:
         return None
-
-
-_REMOTES: dict[str, RemoteStore] = {}
-
-
-def _remote(url: str) -> RemoteStore:
-    if url not in _REMOTES:
-        _REMOTES[url] = RemoteStore(url)
-    return _REMOTES[url]
 
 
 def fixed_failures(connection: duckdb.DuckDBPyConnection) -> frozenset[str]:

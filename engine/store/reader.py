@@ -16,7 +16,7 @@ import duckdb
 from engine.errors import ConfigError
 from engine.store.alert_journal import AlertHistory, read_alert_journal
 from engine.store.layout import DEFAULT_STORE, StoreLayout
-from engine.store.remote import RemoteStore, is_remote
+from engine.store.remote import RemoteStore, is_remote, remote_store
 from engine.store.schema import TABLES, VIEWS_SQL
 
 __all__ = ["chosen_store", "connect", "store_path", "table_sql"]
@@ -78,7 +78,7 @@ def connect(path: str | os.PathLike[str] | None = None) -> duckdb.DuckDBPyConnec
     ``s3://bucket/prefix``, where runs copy their stores with ``--mirror`` (see ``remote``).
     """
     if is_remote(chosen_store(path)):
-        return _connect_remote(RemoteStore(chosen_store(path)))
+        return _connect_remote(remote_store(chosen_store(path)).require())
     root = store_path(path)
     layout = StoreLayout(root)
     if not layout.is_store():
@@ -93,27 +93,20 @@ def connect(path: str | os.PathLike[str] | None = None) -> duckdb.DuckDBPyConnec
 
 
 def _connect_remote(remote: RemoteStore) -> duckdb.DuckDBPyConnection:
-    try:
-        found = remote.is_store()
-    except Exception as error:  # no such bucket, refused credentials, nothing listening
-        raise ConfigError(f"cannot read the store at {remote.url!r}: {str(error).splitlines()[0]}") from None
-    if not found:
-        raise ConfigError(f"no journeys store at {remote.url!r}; runs copy theirs there with --mirror {remote.url}")
     connection = duckdb.connect(":memory:")
     connection.register_filesystem(remote.fs)  # DuckDB reads the bucket through s3fs (fsspec)
     try:
-        _define_views(connection, remote, table_location=remote.table_url, alerts=remote.alerts())
+        _define_views(connection, remote, alerts=remote.alerts())
     except duckdb.Error as error:
         raise ConfigError(f"cannot read the store at {remote.url!r}: {str(error).splitlines()[0]}") from None
     return connection
 
 
 def _define_views(connection: duckdb.DuckDBPyConnection, layout: StoreLayout | RemoteStore, *,
-                  table_location=None, alerts: AlertHistory | None = None) -> None:
-    table_location = table_location or layout.table_dir
+                  alerts: AlertHistory | None = None) -> None:
     for table, schema in TABLES.items():
         if layout.has_table(table):
-            connection.execute(f"CREATE VIEW {table} AS {table_sql(table_location(table))}")
+            connection.execute(f"CREATE VIEW {table} AS {table_sql(layout.table_dir(table))}")
         else:  # a store made by an older version: the table reads as empty
             connection.register(f"_empty_{table}", schema.empty_table())
             connection.execute(f"CREATE VIEW {table} AS SELECT * FROM _empty_{table}")

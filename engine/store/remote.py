@@ -35,7 +35,7 @@ from engine.store.ledger import Ledger, ledger_dir, parse_ledger
 from engine.store.layout import SEGMENT_GRACE_S, StoreLayout, covered_files, parse_data_file
 from engine.store.schema import TABLES
 
-__all__ = ["RemoteStore", "StoreMirror", "is_remote"]
+__all__ = ["RemoteStore", "StoreMirror", "is_remote", "remote_store"]
 
 SCHEMES = ("s3://",)
 
@@ -63,7 +63,8 @@ class RemoteStore:
         self.key = self.url[len("s3://"):]  # bucket/prefix, as s3fs names it
         self.fs = _filesystem()
 
-    def table_url(self, table: str) -> str:
+    def table_dir(self, table: str) -> str:
+        """The table's folder in the bucket, as DuckDB globs it (``StoreLayout.table_dir``'s twin)."""
         return f"{self.url}/{table}"
 
     def has_table(self, table: str) -> bool:
@@ -71,6 +72,16 @@ class RemoteStore:
 
     def is_store(self) -> bool:
         return self.has_table("runs_started")
+
+    def require(self) -> RemoteStore:
+        """This store, checked: no such bucket or store (or one that cannot be read) is a ConfigError."""
+        try:
+            found = self.is_store()
+        except Exception as error:  # no such bucket, refused credentials, nothing listening
+            raise ConfigError(f"cannot read the store at {self.url!r}: {_first_line(error)}") from None
+        if not found:
+            raise ConfigError(f"no journeys store at {self.url!r}; runs copy theirs there with --mirror {self.url}")
+        return self
 
     def listing(self, folder: str) -> list[str]:
         """The names of the files in one of the store's folders (``failures_found``, ...)."""
@@ -123,6 +134,17 @@ def _first_line(error: Exception) -> str:
 def _modified(entry: dict) -> float:
     stamp = entry.get("LastModified") or entry.get("mtime")
     return stamp.timestamp() if hasattr(stamp, "timestamp") else float(stamp or 0.0)
+
+
+_OPENED: dict[str, RemoteStore] = {}
+
+
+def remote_store(url: str) -> RemoteStore:
+    """The ``RemoteStore`` of ``url``, made once per process: a worker reading the bucket every few
+    seconds reuses one filesystem (and its connections) instead of making a new one each time."""
+    if url not in _OPENED:
+        _OPENED[url] = RemoteStore(url)
+    return _OPENED[url]
 
 
 class StoreMirror:
