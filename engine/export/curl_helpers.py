@@ -18,6 +18,7 @@ OPERATORS = {
     "==": operator.eq, "!=": operator.ne, ">=": operator.ge, "<=": operator.le,
     ">": operator.gt, "<": operator.lt,
     "in": lambda a, b: a in b, "not in": lambda a, b: a not in b,
+    "contains": lambda a, b: b in a, "excludes": lambda a, b: b not in a,
 }
 HINT_LENGTH = 160   # characters of a response body quoted when a walk diverges
 TEXT_QUOTED = 200   # characters of a text quoted when a text check fails
@@ -58,7 +59,12 @@ def _read_json(path):
 
 
 def _at(value, path):
-    for part in path:
+    """The value at ``path``; a ``*`` part maps the rest over a list (an element without it: LookupError)."""
+    for position, part in enumerate(path):
+        if part == "*":
+            if not isinstance(value, list):
+                raise LookupError("not a list")
+            return [_at(item, path[position + 1:]) for item in value]
         value = value[part]
     return value
 

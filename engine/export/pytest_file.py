@@ -20,6 +20,7 @@ from engine.redact import redact_text
 from engine.export.script import EVALUATED_KINDS, BasicAuth, Ref, Script, ScriptCheck, ScriptRequest, ScriptStep, Secret, Tag, Text, \
     build_script
 from engine.http.client import expand_path
+from engine.model.checks import EACH
 
 __all__ = ["render_pytest", "reproduction_path", "write_reproduction", "no_file", "TARGET_VARIABLE"]
 
@@ -269,13 +270,26 @@ def _render_check(check: ScriptCheck) -> str:
     elif record.kind == "status_below":
         condition = f"{r}.status_code < {check.expected}"
     elif record.kind == "field":
-        accessor = "".join(f"[{part!r}]" for part in record.expected["path"])
-        condition = f"{r}.json(){accessor} {record.expected['op']} {expression(check.expected)}"
+        actual, op, expected = accessor(f"{r}.json()", record.expected["path"]), record.expected["op"], \
+            expression(check.expected)
+        reversed_op = {"contains": "in", "excludes": "not in"}.get(op)
+        condition = f"{expected} {reversed_op} {actual}" if reversed_op else f"{actual} {op} {expected}"
     else:
         path = record.expected["path"]
-        where = f"{r}.json()" + "".join(f"[{part!r}]" for part in path) if path else f"{r}.text"
+        where = accessor(f"{r}.json()", path) if path else f"{r}.text"
         condition = f"{expression(check.expected)} in {where}"
     return f"assert {condition}, {detail}"
+
+
+def accessor(base: str, path: list, depth: int = 0) -> str:
+    """The Python expression for a field path: ``r1.json()['items']``; a ``*`` part becomes a list
+    comprehension over that list (``[x0['id'] for x0 in r1.json()['reviews']]``)."""
+    if EACH in path:
+        at = path.index(EACH)
+        item = f"x{depth}"
+        head = base + "".join(f"[{part!r}]" for part in path[:at])
+        return f"[{accessor(item, path[at + 1:], depth + 1)} for {item} in {head}]"
+    return base + "".join(f"[{part!r}]" for part in path)
 
 
 def _escape_braces(text: str) -> str:

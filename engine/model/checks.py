@@ -16,7 +16,7 @@ import httpx
 
 from engine.records import CheckRecord
 
-__all__ = ["CheckFailed", "OPERATORS", "status_check", "status_below_check", "field_check",
+__all__ = ["CheckFailed", "OPERATORS", "EACH", "status_check", "status_below_check", "field_check",
            "text_check", "condition_check", "read_field"]
 
 OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
@@ -28,9 +28,13 @@ OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt,
     "in": lambda a, b: a in b,
     "not in": lambda a, b: a not in b,
+    "contains": lambda a, b: b in a,
+    "excludes": lambda a, b: b not in a,
 }
+EACH = "*"  # a path part: every element of the list there (``"reviews.*.id"``: the reviews' ids)
 
 _MISSING = object()
+QUOTED = 300  # characters of a field's value quoted in a failed check's message
 
 
 class CheckFailed(Exception):
@@ -53,7 +57,17 @@ def read_field(response: httpx.Response, path: list[str | int]) -> Any:
         value: Any = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         return _MISSING
-    for part in path:
+    return _at(value, path)
+
+
+def _at(value: Any, path: list[str | int]) -> Any:
+    """``EACH`` maps the rest of the path over a list; an element without it makes the field missing."""
+    for position, part in enumerate(path):
+        if part == EACH:
+            if not isinstance(value, list):
+                return _MISSING
+            items = [_at(item, path[position + 1:]) for item in value]
+            return _MISSING if any(item is _MISSING for item in items) else items
         try:
             value = value[part]
         except (KeyError, IndexError, TypeError):
@@ -103,7 +117,9 @@ def field_check(response: httpx.Response, path: str | list, op: str, value: Any,
         except TypeError:
             passed = False
         shown = actual
-        message = f"{label}: expected {dotted} {op} {value!r}, got {actual!r}"
+        got = repr(actual)
+        got = got if len(got) <= QUOTED else got[:QUOTED] + "…"  # a list read with EACH can be long
+        message = f"{label}: expected {dotted} {op} {value!r}, got {got}"
     return CheckRecord(name=label, kind="field", passed=passed,
                        expected={"path": parts, "op": op, "value": value}, actual=shown,
                        message=message, response=index, source=source)
