@@ -251,3 +251,48 @@ def test_a_seed_walks_the_same_whatever_engine_module_is_imported(tmp_path):
     assert walk(wide_model(40), journeys=20, max_steps=20, seed=9).actions == first
     _import_probe(tmp_path, "zz_user_probe")  # the control: this one is mined, so the walk moves
     assert walk(wide_model(40), journeys=20, max_steps=20, seed=9).actions != first
+
+
+def test_a_cleanup_sent_again_as_another_account_counts_only_if_it_succeeds():
+    """The review's clean-up is refused (401: its author logged out); sent once more as the actor's
+    new account, the shop answers 404 ("no such review of yours"): that proves nothing is gone."""
+    from engine.events import CleanupFinished
+
+    model = Model("relogin", states=["out", "in", "posted", "left", "again"], start="out")
+
+    def sign_up(step):
+        r = step.post("/api/signup", json={"name": "n", "email": step.unique("a@example.com"), "password": "pw-12345"})
+        step.expect_status(r, 201)
+        step.authenticate(r.json()["token"])
+
+    model.action(source="out", target="in", name="sign_up")(sign_up)
+    model.action(source="left", target="again", name="sign_up_again")(sign_up)
+
+    @model.action(source="in", target="posted")
+    def post_review(step):
+        r = step.post("/api/reviews", json={"product_id": "prd_mug", "rating": 5, "text": "fine"})
+        step.expect_status(r, 201)
+        step.cleanup("DELETE", "/api/reviews/{review_id}", review_id=r.json()["id"])
+
+    @model.action(source="posted", target="left")
+    def log_out(step):
+        step.expect_status(step.post("/api/logout"), 204)
+        step.authenticate(None)
+
+    class Cleanups:
+        def __init__(self):
+            self.seen = []
+
+        def handle(self, event):
+            if isinstance(event, CleanupFinished) and event.path.startswith("/api/reviews/"):
+                self.seen.append((event.status, event.ok, event.requests))
+
+    seen, steps = Cleanups(), StepCounter()
+    target = open_target("demo")
+    try:
+        Explorer(model, target, EventBus([seen, steps]),
+                 ExploreSettings(journeys=5, max_steps=4, seed=2, database=None)).run()
+    finally:
+        target.close()
+    assert steps.actions["sign_up_again"] > 0
+    assert (404, False, 2) in seen.seen and all(not ok for status, ok, _ in seen.seen if status == 404), seen.seen

@@ -10,7 +10,8 @@ staging copy, a local instance, the demo), the engine does not have to guess:
    action's last pass and its first failure, a failed clean-up first): reset,
    walk that journey whole (its clean-ups too: what is *left behind* is what
    they leave), then the failing path. The first that brings the failure back
-   is the culprit journey.
+   is the culprit journey. A candidate whose own walk failed (an intermittent
+   503 on the way) is walked once more: that says nothing about the data.
 3. narrow it: the shortest prefix of that journey that still brings the
    failure back, then each step left out if the failure comes back without
    it. The creating step named is the last step that created data and
@@ -101,6 +102,13 @@ class LeftBehindExperiment:
             return False
         return True if outcome.fingerprint.id == fingerprint else None
 
+    def _brings_back_twice(self, setup: tuple[StepRecord, ...], path: tuple[StepRecord, ...], fingerprint: str
+                           ) -> bool | None:
+        """``brings_back``, tried once more when the walk could not tell: a long candidate journey can
+        meet an intermittent failure (a 503) of its own on the way, which says nothing about the data."""
+        answer = self.brings_back(setup, path, fingerprint)
+        return self.brings_back(setup, path, fingerprint) if answer is None else answer
+
     def run(self, failure: StepFailure, suspected: LeftBehind,
             candidates: list[tuple[int, tuple[StepRecord, ...]]]) -> Finding:
         fingerprint, path = failure.fingerprint.id, failure.steps
@@ -113,7 +121,7 @@ class LeftBehindExperiment:
                 if alone is None:
                     return Finding("unconfirmed", suspected, "after a reset the failing path could not be walked")
                 for journey, steps in candidates:
-                    if self.brings_back(steps, path, fingerprint):
+                    if self._brings_back_twice(steps, path, fingerprint):
                         return Finding("confirmed", self._narrow(journey, steps, path, fingerprint, suspected), "")
                 return Finding("unconfirmed", suspected, f"none of the {len(candidates)} candidate journey(s) "
                                "brought the failure back after a reset")

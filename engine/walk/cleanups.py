@@ -2,7 +2,8 @@
 
 Each clean-up is sent as its actor was when it registered it (signed in, with its cookies then).
 One the target refused (401 or 403: nothing was done) is sent once more as the actor is now, if it
-has signed in again since; nothing else is ever sent twice. Every request is reported as a
+has signed in again since (then only a success counts: a 404 to another account may mean "not
+yours"); nothing else is ever sent twice. Every request is reported as a
 ``CleanupFinished`` and settles its ledger entry; what the model said its teardown removes
 (``step.created``) leaves the ledger once the actor's teardowns ran without an error or a 5xx.
 Nothing here raises: a clean-up must never break the run.
@@ -33,9 +34,10 @@ def run_cleanups(runner: JourneyRunner) -> None:
                                      action, now)
             requests += 1
         status = response.status_code if response is not None else None
+        # Sent again as someone else, a 404 may mean "not yours", not "gone": only a success settles it.
         runner._cleaned(actor, method, record.path if record else template, status,
                         created_by_step=step, created_by_action=action, ledger_id=ledger_id,
-                        requests=requests)
+                        requests=requests, missing_is_gone=requests == 1)
     runner.cleanups.clear()
 
 

@@ -278,8 +278,8 @@ class JourneyRunner:
 
     def _cleaned(self, actor: str, method: str, path: str, status: int | None, *,
                  created_by_step: int | None = None, created_by_action: str | None = None,
-                 ledger_id: str | None = None, requests: int = 1) -> None:
-        ok = status is not None and (status < 300 or status in (404, 410))
+                 ledger_id: str | None = None, requests: int = 1, missing_is_gone: bool = True) -> None:
+        ok = status is not None and (status < 300 or (missing_is_gone and status in (404, 410)))
         self.emit(CleanupFinished(run_id=self.run_id, journey=self.journey, actor=actor,
                                   method=method, path=path, status=status, ok=ok,
                                   created_by_step=created_by_step,
