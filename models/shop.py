@@ -79,6 +79,8 @@ def delete_account(step):
     step.authenticate(None)
     step.me["deleted"] = True
     step.me.pop("cart", None)
+    # Its reviews go with it: any actor may look for them later.
+    step.shared.setdefault("deleted_reviews", set()).update(step.me.pop("reviews", []))
 
 
 # --- browsing ------------------------------------------------------------------------------
@@ -194,7 +196,17 @@ def post_review(step, product, rating, text):
     r = step.post("/api/reviews", json={"product_id": product, "rating": rating, "text": text})
     step.expect_status(r, 201)
     step.expect_field(r, "text", "==", text, name="a review keeps its text as written")
-    step.cleanup("DELETE", "/api/reviews/{review_id}", review_id=r.json()["id"])
+    review_id = r.json()["id"]
+    step.cleanup("DELETE", "/api/reviews/{review_id}", review_id=review_id)
+    step.me.setdefault("reviews", []).append(review_id)
+
+
+@model.action(source=ANYWHERE, target=None, data={"product": st.sampled_from(sorted(PRODUCTS))})
+def read_product_reviews(step, product):
+    r = step.get("/api/products/{product_id}/reviews", product_id=product)
+    step.expect_status(r, 200)
+    for review_id in sorted(step.shared.get("deleted_reviews", ())):
+        step.expect_field(r, "reviews.*.id", "excludes", review_id, name="a deleted account's reviews are gone")
 
 
 # --- clean-up: a journey leaves nothing behind on the shop ---------------------------------

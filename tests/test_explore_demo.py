@@ -13,8 +13,9 @@ reproductions:
   (first customer), sign_up, view_order (second customer) (5 steps)
 - the payment provider answers 503 now and then: intermittent, never a regression
 - the catalogue's delivery note was edited to the wrong threshold: a content change (1 step)
-- a deleted account's reviews stay: with the Latin-1 bug, a review whose clean-up failed
-  breaks every later read of the recent reviews. Whichever the walk meets first names
+- a deleted account's reviews stay, still listed under their product:
+  sign_up, post_review, delete_account, read_product_reviews (4 steps). With the Latin-1 bug,
+  such a review (its clean-up fails: the account is gone) breaks every later read of the recent reviews. Whichever the walk meets first names
   the review bug: a regression (the 3 steps above) or left-behind state, which the shop
   model's reset lets the engine confirm, traced to the post_review that left the review.
 """
@@ -38,6 +39,7 @@ EXPECTED = {
     "remove_from_cart": ["sign_up", "add_to_cart", "apply_coupon", "remove_from_cart"],
     "read_recent_reviews": ["sign_up", "post_review", "read_recent_reviews"],
     "view_order": ["sign_up", "add_to_cart", "checkout", "sign_up", "view_order"],
+    "read_product_reviews": ["sign_up", "post_review", "delete_account", "read_product_reviews"],
 }
 
 
