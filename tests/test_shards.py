@@ -154,3 +154,40 @@ def test_a_shard_needs_its_group_and_a_well_formed_index(tmp_path):
                                                         "redis://")):
         result = run_journeys("explore", str(ROOT / "models" / "shop.py"), "--target", "demo", *args, cwd=tmp_path)
         assert result.returncode == 2 and words in result.stderr, (args, result.stderr)
+
+
+def test_shards_with_workers_each_are_pieces_of_one_run(tmp_path, redis_url):
+    """``--shard I/2 --workers 2`` on two "machines": four walkers under one cap in Redis, seeds of
+    their own, each failure reported once across all four, and each run labelled as its piece."""
+    url_of_redis, client = redis_url
+    clocked = Clocked(Library())
+    url, stop = start_in_thread(clocked)
+    try:
+        shards = [start_shard(tmp_path / f"machine{i}", ROOT / "tests" / "library_model.py", url, i,
+                              "--workers", "2", "--group", "split", "--redis", url_of_redis, "--rate", "30/s",
+                              "--duration", "10s", "--journeys", "400", "--seed", "3") for i in (1, 2)]
+        outputs = [shard.communicate(timeout=300) for shard in shards]
+    finally:
+        stop()
+    for shard, (out, err) in zip(shards, outputs):
+        assert shard.returncode in (0, 1), out[-2000:] + err[-2000:]
+        assert "Traceback" not in err
+        assert "2 workers" in out and "shard" in out
+    reports = [json.loads((tmp_path / f"machine{i}" / "r.json").read_text()) for i in (1, 2)]
+    runs = [run for report in reports for run in report["runs"]]
+    assert len(runs) == 4 and sorted(r["seed"] for r in runs) == [3, 4, 5, 6], runs
+    assert all(0 < r["journeys"] <= 100 for r in runs), runs  # 400 split by two shards, then by two workers
+    reported = [f for r in runs for f in r["failures"]]
+    assert reported and len(reported) == len(set(reported)), runs  # one report per failure, all four walkers
+    # The cap held across both machines' workers, on the server's side, and lived in Redis.
+    assert len(clocked.arrivals) > 6 * 30
+    assert most_in_any_second(clocked.arrivals) <= 30
+    assert client.keys("journeys:rate:split*") and client.keys("journeys:claim:split:*")
+    labels = []
+    for i in (1, 2):
+        store = connect(tmp_path / f"machine{i}" / "journeys-store")
+        for (text,) in store.execute("SELECT settings FROM runs_started").fetchall():
+            settings = json.loads(text)
+            assert settings["group"] == "split"
+            labels.append(settings["worker"])
+    assert sorted(labels) == ["1/4", "2/4", "3/4", "4/4"]

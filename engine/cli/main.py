@@ -151,7 +151,7 @@ def cli(ctx: click.Context, project: str | None) -> None:
               callback=lambda ctx, param, value: parse_worker(value) if value else None)
 @click.option("--shard", default=None, metavar="I/N",
               help="One of N pieces of a run started by a scheduler (a Kubernetes Job, a CI matrix), with --group; "
-                   "they share one cap, one set of failures and --journeys (split).")
+                   "they share one cap, one set of failures and --journeys (split); each may have --workers.")
 @click.option("--group", default=None, metavar="NAME", help="With --shard: the name all the pieces share.")
 @click.option("--redis", "redis_url", default=None, metavar="URL",
               help="With --shard: keep the shared cap and claims in Redis (redis://HOST:PORT/DB), for pieces on "
@@ -172,15 +172,15 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
     if mirror and (no_store or not is_remote(mirror)):
         raise click.UsageError(f"--mirror {mirror}: write s3://BUCKET/PREFIX" if not no_store else
                                "--mirror copies the store: it cannot go with --no-store")
+    if worker is not None and redis_url:
+        worker.redis = redis_url  # a worker of a shard's --workers: its cap and claims are the shard's Redis
     try:
         worker = worker or shard_spec(shard, group, redis_url, store_path(store))
     except ConfigError as error:
         fail(error)
     if worker is not None and worker.shard:
-        if workers > 1:
-            raise click.UsageError("--shard with --workers is not supported yet: start one process per shard")
         journeys = -(-journeys // worker.count)  # this piece's part of the budget
-        seed = None if seed is None else seed + worker.index - 1
+        seed = None if seed is None else seed + (worker.index - 1) * workers  # its workers' seeds follow
     if workers > 1 and target == "demo":
         raise click.UsageError("--workers needs a served target: run `journeys demo serve` and give its URL "
                                "(--target demo would start a separate demo shop inside each worker)")
@@ -202,7 +202,7 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
         folder = (store_path(store) if not no_store else Path(tempfile.mkdtemp(prefix="journeys-"))) / "workers" / run_id
         sys.exit(run_workers(workers, sys.argv[1:], seed=seed if seed is not None else random.randrange(2**31),
                              folder=folder, journeys=journeys, forever=forever, duration=duration, out_dir=out_dir,
-                             json_path=json_path, heartbeat=heartbeat_path))
+                             json_path=json_path, heartbeat=heartbeat_path, shard=worker))
     settings = ExploreSettings(journeys=journeys, max_steps=max_steps, seed=seed, duration_s=duration,
                                replays=replays, database=None if no_examples_db else (
                                    worker.examples_database(examples_db) if worker else examples_db),

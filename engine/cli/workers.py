@@ -115,7 +115,7 @@ def parse_worker(text: str) -> WorkerSpec:
     return WorkerSpec(group, int(index), int(count), folder)
 
 
-def worker_argv(argv: list[str], *, index: int, count: int, group: str, folder: Path, seed: int,
+def worker_argv(argv: list[str], *, index: int, spec: str, folder: Path, seed: int,
                 journeys: int | None) -> list[str]:
     """The worker's command line: the user's, without ``--workers``, with the worker's own settings last
     (a repeated option's last value wins)."""
@@ -132,7 +132,7 @@ def worker_argv(argv: list[str], *, index: int, count: int, group: str, folder: 
         kept.append(arg)
     share = ["--journeys", str(journeys)] if journeys else []
     return [sys.executable, "-m", "engine.cli", *kept, *share, "--seed", str(seed),
-            "--worker", f"{group}:{index}/{count}:{folder}",
+            "--worker", spec,
             "--heartbeat", str(folder / f"w{index}.heartbeat.json"), "--heartbeat-every", f"{BEAT_S:g}s",
             "--json", str(folder / f"w{index}.report.json")]
 
@@ -199,21 +199,30 @@ class _Status:
 
 
 def run_workers(count: int, argv: list[str], *, seed: int, folder: Path, journeys: int, forever: bool,
-                duration: float | None, out_dir: str, json_path: str | None, heartbeat: str | None) -> int:
-    """Start the workers, watch them, stop them well on a signal; the summary; the exit code."""
+                duration: float | None, out_dir: str, json_path: str | None, heartbeat: str | None,
+                shard: WorkerSpec | None = None) -> int:
+    """Start the workers, watch them, stop them well on a signal; the summary; the exit code.
+
+    In a piece of a sharded run (``--shard I/N --workers M``) the workers are pieces
+    ``(I-1)*M+1 .. I*M`` of ``N*M``: they share the shard group's cap, claims (in Redis with
+    ``--redis``) and failures with every other piece; ``folder`` holds only their reports and heartbeats.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     share = None if forever else -(-journeys // count)  # each worker's part of --journeys, rounded up
     budget = ("∞" if forever else str(share * count)) + (f" or {duration:g}s" if duration else "")
-    group = folder.name
+    group = shard.group if shard else folder.name
     console = Console(highlight=False)
     errors = Console(stderr=True, highlight=False)
     lock = threading.Lock()
+    where = f"shard {shard.label} of run group {group}" if shard else f"run group {group}"
     console.print(f"[bold]journeys[/] {count} workers (seeds {seed}..{seed + count - 1}), one rate cap and "
-                  f"one store; run group {group}")
+                  f"one store; {where}")
     children: list[subprocess.Popen] = []
     pumps = []
     for index in range(1, count + 1):
-        child = subprocess.Popen(worker_argv(argv, index=index, count=count, group=group, folder=folder,
+        spec = (f"{group}:{(shard.index - 1) * count + index}/{shard.count * count}:{shard.folder}" if shard
+                else f"{group}:{index}/{count}:{folder}")
+        child = subprocess.Popen(worker_argv(argv, index=index, spec=spec, folder=folder,
                                              seed=seed + index - 1, journeys=share),
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                  start_new_session=True,  # the parent alone hears Ctrl-C and passes it on
