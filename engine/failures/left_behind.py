@@ -32,9 +32,11 @@ was created in that window, and the evidence says whether a clean-up failed.
 
 from __future__ import annotations
 
+import pickle
 import textwrap
+import zlib
 from collections import OrderedDict, deque
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import attrs
 
@@ -45,8 +47,23 @@ from engine.redact import redact_text
 __all__ = ["SessionHistory", "describe", "left_behind_note"]
 
 KEEP_JOURNEYS = 300      # the latest whole journeys kept, to hand the creating one to a developer
-KEEP_PINNED = 200        # and the latest journeys with a failed clean-up, however old (~70 KiB each)
-KEEP_CREATIONS = 10_000  # creating steps remembered, without the answers they got (see _slim; ~3 KiB each)
+KEEP_PINNED = 200        # and the latest journeys with a failed clean-up, however old
+KEEP_CREATIONS = 10_000  # creating steps remembered, without the answers they got (see _slim)
+# What is kept is kept packed (pickled, then compressed): a finished journey of the demo is about
+# 70 KiB of objects and 6 KiB packed, a slim creating step 3 KiB and under 1 KiB. Unpacked only when
+# a failure is judged, so a days-long run's memory stops growing once the bounds are reached, and
+# reaches them at a fraction of the size.
+
+
+def _pack(steps: Sequence[StepRecord]) -> bytes | list[StepRecord]:
+    try:
+        return zlib.compress(pickle.dumps(tuple(steps), protocol=pickle.HIGHEST_PROTOCOL), 1)
+    except (pickle.PicklingError, TypeError, AttributeError):  # data a model drew that cannot be pickled
+        return list(steps)
+
+
+def _unpack(packed: bytes | list[StepRecord]) -> tuple[StepRecord, ...]:
+    return tuple(packed) if isinstance(packed, list) else pickle.loads(zlib.decompress(packed))
 
 
 class _Moment(NamedTuple):
@@ -57,8 +74,13 @@ class _Moment(NamedTuple):
 class _Creation(NamedTuple):
     sequence: int
     journey: int
-    step: StepRecord
+    index: int      # the step's index in its journey
+    packed: bytes | list[StepRecord]  # the slim step (_slim), packed
     at: float
+
+    @property
+    def step(self) -> StepRecord:
+        return _unpack(self.packed)[0]
 
 
 class _Failing(NamedTuple):
@@ -74,8 +96,9 @@ class SessionHistory:
         self.run_id = ""
         self._sequence = 0
         self._keep_journeys = keep_journeys
-        self._journeys: OrderedDict[int, list[StepRecord]] = OrderedDict()
-        self._pinned: OrderedDict[int, list[StepRecord]] = OrderedDict()
+        # A journey's steps as a list while it runs, packed once it finished.
+        self._journeys: OrderedDict[int, list[StepRecord] | bytes] = OrderedDict()
+        self._pinned: OrderedDict[int, list[StepRecord] | bytes] = OrderedDict()
         self._last_pass: dict[str, _Moment] = {}
         self._failing: dict[int, _Failing] = {}   # journey -> its failing step, until it ends
         self._first_unexplained: dict[str, _Failing] = {}  # fingerprint -> first failure on a path
@@ -91,6 +114,11 @@ class SessionHistory:
             failing = self._failing.pop(event.journey, None)
             if event.fingerprint and failing is not None and not failing.explained:
                 self._first_unexplained.setdefault(event.fingerprint, failing)
+            steps = self._journeys.get(event.journey)
+            if isinstance(steps, list):
+                packed = self._journeys[event.journey] = _pack(steps)
+                if event.journey in self._pinned:
+                    self._pinned[event.journey] = packed
         elif isinstance(event, CleanupFinished):
             if not event.ok and event.created_by_step is not None:
                 answer = f"answered {event.status}" if event.status is not None else "got no answer"
@@ -109,15 +137,16 @@ class SessionHistory:
         step = event.step
         moment = _Moment(self._sequence, event.journey)
         steps = self._journeys.get(event.journey)
-        if steps is None:
-            steps = self._journeys[event.journey] = []
+        if not isinstance(steps, list):  # a new journey (or one walked again under its number)
+            steps = self._journeys[event.journey] = list(_unpack(steps)) if steps is not None else []
             if len(self._journeys) > self._keep_journeys:
                 self._journeys.popitem(last=False)
         steps.append(step)
         if step.outcome == "passed":
             self._last_pass[step.action] = moment
             if step.created:
-                self._creations.append(_Creation(self._sequence, event.journey, _slim(step), event.at))
+                self._creations.append(_Creation(self._sequence, event.journey, step.index, _pack([_slim(step)]),
+                                                 event.at))
         else:
             explained = any(earlier.created for earlier in steps[:-1])
             self._failing[event.journey] = _Failing(moment, self._last_pass.get(step.action), explained)
@@ -130,17 +159,17 @@ class SessionHistory:
         first, window = found
         passed, failed = first.last_passed, first.failed
         action = steps[-1].action
-        with_failed_cleanup = [c for c in window if (c.journey, c.step.index) in self._failed_cleanups]
+        with_failed_cleanup = [c for c in window if (c.journey, c.index) in self._failed_cleanups]
         if with_failed_cleanup:
             creation = with_failed_cleanup[0]
-            cleanup = self._failed_cleanups[(creation.journey, creation.step.index)]
+            cleanup = self._failed_cleanups[(creation.journey, creation.index)]
             evidence = (f"its clean-up {cleanup}; it is the first step with a failed clean-up after "
                         f"{action} last passed ({len(with_failed_cleanup)} before it first failed)")
         else:
             creation = window[0]
             evidence = (f"the first step that created data after {action} last passed "
                         f"(no failed clean-up was recorded; {len(window)} step(s) created data before it failed)")
-        walked, index = self._walked(creation)
+        walked, index, _ = self._walked(creation)
         return LeftBehind(run_id=self.run_id, journey=creation.journey, step=index, created_at=creation.at,
                           evidence=evidence, last_passed_journey=passed.journey,
                           first_failed_journey=failed.journey, steps=walked)
@@ -153,12 +182,12 @@ class SessionHistory:
         if found is None:
             return []
         _, window = found
-        ranked = sorted(window, key=lambda c: ((c.journey, c.step.index) not in self._failed_cleanups, c.sequence))
+        ranked = sorted(window, key=lambda c: ((c.journey, c.index) not in self._failed_cleanups, c.sequence))
         journeys: dict[int, tuple[StepRecord, ...]] = {}
         for creation in ranked:
             if creation.journey not in journeys and len(journeys) < limit:
-                walked, _ = self._walked(creation)
-                if len(walked) > 1 or walked[0] is not creation.step or creation.step.index == 0:
+                walked, _, whole = self._walked(creation)
+                if whole or creation.index == 0:  # a later step alone cannot be walked from the start
                     journeys[creation.journey] = walked
         return list(journeys.items())
 
@@ -175,16 +204,17 @@ class SessionHistory:
                   and (c.sequence > passed.sequence or c.journey == passed.journey)]
         return (first, window) if window else None
 
-    def _walked(self, creation: _Creation) -> tuple[tuple[StepRecord, ...], int]:
+    def _walked(self, creation: _Creation) -> tuple[tuple[StepRecord, ...], int, bool]:
         """The creating journey up to its own new failure, if it had one (a setup walk that fails
-        is no setup), and the creating step's index in it."""
-        journey = self._journeys.get(creation.journey) or self._pinned.get(creation.journey)
-        if journey is not None and creation.step.index < len(journey):
+        is no setup), the creating step's index in it, and whether the journey was kept whole."""
+        kept = self._journeys.get(creation.journey) or self._pinned.get(creation.journey)
+        journey = _unpack(kept) if kept is not None else ()
+        if creation.index < len(journey):
             # A known failure met on the way did not end the journey; a new one did.
             end = next((i for i, s in enumerate(journey) if s.outcome == "failed"), len(journey))
-            if creation.step.index < end:
-                return tuple(journey[:end]), creation.step.index
-        return (creation.step,), 0  # that journey is too old to be kept whole: the creating step alone
+            if creation.index < end:
+                return journey[:end], creation.index, True
+        return (creation.step,), 0, False  # that journey is too old to be kept whole: the creating step alone
 
 
 def _slim(step: StepRecord) -> StepRecord:
