@@ -59,8 +59,12 @@ def test_the_pictures_mark_each_edge_as_the_store_has_it(tmp_path):
 
 
 def test_without_a_store_the_picture_is_the_model_alone(tmp_path):
+    from engine.model.loader import load_model
+    from engine.walk.coverage import CoverageSpace
+
+    edges = len(CoverageSpace(load_model(str(MODELS["shop"]))).edges)  # one per action and source state
     svg = run_journeys("graph", str(MODELS["shop"]), "--format", "svg", cwd=tmp_path)
-    assert svg.returncode == 0 and svg.stdout.count('class="edge declared"') == 36
+    assert svg.returncode == 0 and svg.stdout.count('class="edge declared"') == edges > 30
     assert "never-walked" not in svg.stdout and "edge failed" not in svg.stdout
     missing = run_journeys("graph", str(MODELS["shop"]), "--store", "nowhere", "--format", "svg", cwd=tmp_path)
     assert missing.returncode == 2 and "no journeys store" in missing.stderr

@@ -91,6 +91,7 @@ def render_pytest(failure: Failure, *, model: str, target: str) -> str:
         *(BASIC_HELPER if uses_basic else []),
         *PATH_HELPER,
         *(CLEANUP_HELPER if any(step.cleanups for step in script.steps) else []),
+        *(EACH_HELPER if any("each(" in line for line in inner) else []),
         f"def {_test_name(failure)}():",
         *tag_lines,
         f"    with {sessions}:  # one client per actor: each keeps its own cookies",
@@ -116,6 +117,17 @@ def _client(actor: str | None) -> str:
 def _clients(script: Script) -> list[str]:
     names = [_client(request.actor) for step in script.steps for request in (*step.requests, *step.cleanups)]
     return list(dict.fromkeys(names)) or ["client"]
+
+
+EACH_HELPER = [
+    "def each(value):",
+    '    """The list a `*` in a field path reads every element of (anything else: the field is missing)."""',
+    '    if not isinstance(value, list):',
+    '        raise LookupError(f"not a list: {value!r:.100}")',
+    "    return value",
+    "",
+    "",
+]
 
 
 PATH_HELPER = [
@@ -283,12 +295,12 @@ def _render_check(check: ScriptCheck) -> str:
 
 def accessor(base: str, path: list, depth: int = 0) -> str:
     """The Python expression for a field path: ``r1.json()['items']``; a ``*`` part becomes a list
-    comprehension over that list (``[x0['id'] for x0 in r1.json()['reviews']]``)."""
+    comprehension over that list (``[x0['id'] for x0 in each(r1.json()['reviews'])]``)."""
     if EACH in path:
         at = path.index(EACH)
         item = f"x{depth}"
         head = base + "".join(f"[{part!r}]" for part in path[:at])
-        return f"[{accessor(item, path[at + 1:], depth + 1)} for {item} in {head}]"
+        return f"[{accessor(item, path[at + 1:], depth + 1)} for {item} in each({head})]"
     return base + "".join(f"[{part!r}]" for part in path)
 
 
