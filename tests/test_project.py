@@ -28,7 +28,7 @@ examples_db = ".journeys/examples"
 [rate]
 limit = "400/s"
 timezone = "Europe/Berlin"
-schedule = ["sat 02:00-04:00 pause"]
+schedule = ["sat 02:00-04:00 300/s"]  # a window, never a pause: the test runs at any hour
 
 [breaker]
 after = 7
@@ -50,7 +50,7 @@ def test_a_project_file_sets_the_run_and_flags_override_it(tmp_path):
     settings = report["settings"]
     assert report["journeys"] == 5 and settings["journeys"] == 5  # the flag won
     assert settings["max_steps"] == 8 and report["seed"] == 4 and settings["rate"] == "400/s"
-    assert settings["timezone"] == "Europe/Berlin" and settings["schedule"] == ["sat 02:00-04:00 pause"]
+    assert settings["timezone"] == "Europe/Berlin" and settings["schedule"] == ["sat 02:00-04:00 300/s"]
     assert settings["breaker"]["consecutive"] == 7 and settings["mask_fields"] == ["customer_name"]
     assert settings["recheck_every_s"] == 1800 and settings["recheck_times"] == 2
     assert report["target"] == "demo (in-process)"
