@@ -7,17 +7,15 @@ keep them to one cap and one report per failure, and only the bucket holds all t
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 
 from demo_shop import DemoShop, start_in_thread
 from engine.store import connect
 
-from .conftest import ROOT, free_port, run_journeys
+from .conftest import ROOT, run_journeys
 from .library_app import Library
 from .test_rate_cap import Clocked, most_in_any_second
 
@@ -25,29 +23,6 @@ TARGETS = {
     "demo shop": (lambda: DemoShop(bugs=True, seed=0), ROOT / "models" / "shop.py"),
     "library": (Library, ROOT / "tests" / "library_model.py"),
 }
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory):
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("these tests need redis-server (Debian: apt-get install redis-server; .ci/run installs it)")
-    port = free_port()
-    folder = tmp_path_factory.mktemp("redis")
-    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                               "no", "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    import redis
-
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0", client
-    server.terminate()
-    server.wait(timeout=10)
 
 
 def start_shard(cwd, model, url, index, *args, examples=False):

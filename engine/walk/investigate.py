@@ -269,6 +269,8 @@ class Investigator:
 
     def _report(self, failure: Failure) -> Failure:
         self.known[failure.id] = failure
+        if self.claims is not None:
+            self.claims.done(failure.id)  # no other worker takes it over once this one has exited
         self.emit(FailureFound(run_id=self.run_id, failure=failure))
         return failure
 
