@@ -9,10 +9,12 @@ before the response is recorded at all.
 
 from __future__ import annotations
 
+import copy
 import re
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MASK", "is_secret_name", "redact_data", "redact_headers", "redact_text", "redact_everywhere", "FieldMasks"]
+__all__ = ["MASK", "CREDENTIAL_MARKER", "is_secret_name", "redact_data", "redact_headers", "redact_text", "redact_everywhere", "FieldMasks"]
 
 MASK = "***"
 SECRET_NAME = re.compile(r"passw(or)?d|passphrase|^pass$|secret|token|api[_-]?key|authori[sz]ation|cookie|session",
@@ -23,6 +25,8 @@ _QUOTED_SECRET = re.compile(
     r"""("[^"]*"|'[^']*'|[^\s,;&}]+)""", re.I)
 _BEARER = re.compile(r"\b(Bearer|Basic)\s+[^\s\"',;]+", re.I)
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"})
+# What a record keeps where an actor's credential was (engine.http.credentials): the variable's name, no secret.
+CREDENTIAL_MARKER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def is_secret_name(name: str) -> bool:
@@ -43,6 +47,7 @@ def redact_headers(headers: dict[str, str]) -> dict[str, str]:
 def redact_data(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: MASK if isinstance(k, str) and is_secret_name(k) and not isinstance(v, (dict, list, tuple))
+                and not (isinstance(v, str) and CREDENTIAL_MARKER.fullmatch(v))
                 else redact_data(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [redact_data(v) for v in value]
@@ -94,8 +99,34 @@ class FieldMasks:
         self.paths = tuple(tuple(path.removeprefix("$.").split(".")) for path in paths)
         self.emails = emails
         self.phones = phones
+        # Credentials' values -> what records keep instead (``${VARIABLE}``), the longest first.
+        self.hidden: tuple[tuple[str, str], ...] = ()
+
+    def hiding(self, hidden: Mapping[str, str]) -> FieldMasks:
+        """These masks, and ``hidden`` (credentials' values -> markers) hidden as well."""
+        copied = copy.copy(self)
+        copied.hidden = tuple(sorted({**dict(self.hidden), **hidden}.items(), key=lambda item: -len(item[0])))
+        return copied
+
+    def hide(self, value: Any) -> Any:
+        """``value`` with every credential's value replaced by its marker (requests as recorded);
+        a string that holds none is returned as it is (a value's provenance stays with it)."""
+        if not self.hidden:
+            return value
+        if isinstance(value, str):
+            hidden = value
+            for secret, marker in self.hidden:
+                if secret in hidden:
+                    hidden = hidden.replace(secret, marker)
+            return value if hidden == value else hidden
+        if isinstance(value, dict):
+            return {key: self.hide(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.hide(item) for item in value]
+        return value
 
     def text(self, text: str) -> str:
+        text = self.hide(text)
         if self.emails:
             text = _EMAIL.sub(lambda m: m.group(0) if _OURS.search(m.group(0)) else f"{MASK}@{MASK}", text)
         if self.phones:

@@ -78,6 +78,9 @@ def test_config_check_prints_the_effective_settings_with_where_they_come_from(tm
     ('[recheck]\nenabled = "no"', "recheck.enabled = 'no': write true or false"),
     ('[alerts]\nslack = "x"', "unknown key 'alerts.slack'"),
     ('journeys = [', "not valid TOML"),
+    ('[credentials.alice]\npassword = "hunter 2"', "credentials.alice.password = 'hunter 2': write the name of the"),
+    ('[credentials]\nalice = "SHOP_ALICE_PASSWORD"', "credentials.alice = 'SHOP_ALICE_PASSWORD': write a table"),
+    ('[credentials.alice]\npassword = 12', "credentials.alice.password = 12: write the name"),
 ])
 def test_every_mistake_is_one_line_naming_the_key_exit_2(tmp_path, text, says):
     (tmp_path / "journeys.toml").write_text(text, encoding="utf-8")

@@ -16,12 +16,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+import attrs
 import click
 
-from engine.cli.options import fail, load_valid_model, rate_option, store_option
+from engine.cli.options import credential_option, fail, load_valid_model, rate_option, store_option
 from engine.errors import ConfigError, JourneysError
 from engine.http.breaker import BreakerSettings
 from engine.http.client import TargetClient, open_target
+from engine.http.credentials import Credentials
 from engine.http.rate import RateCap, parse_rate
 from engine.store import store_path
 from engine.store.ledger import Ledger, LedgerEntry, LedgerRun, LedgerWriter, ledger_dir, read_ledger
@@ -31,6 +33,15 @@ from engine.walk.explorer import default_user_agent
 from engine.walk.sweep import Sweep, SweepOutcome, sweep_id
 
 __all__ = ["cleanup"]
+
+@attrs.frozen
+class _Sending:
+    """How the sweep's requests go: the cap, the timeout, the credentials @model.cleanup_login may read."""
+
+    rate: str | None
+    timeout_s: float
+    credentials: Credentials
+
 
 _SKIP = {"running": "it is still running on this host (its journeys clean up after themselves)",
          "unknown": "it ran on another host and has no end; it may still run there (--run ID sweeps it)"}
@@ -48,7 +59,8 @@ _SKIP = {"running": "it is still running on this host (its journeys clean up aft
 @rate_option
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.01), default=10.0, show_default=True,
               metavar="SECONDS", help="Seconds to wait for each answer.")
-def cleanup(model_spec, store, run_ids, all_runs, target, dry_run, rate, timeout_s) -> None:
+@credential_option
+def cleanup(model_spec, store, run_ids, all_runs, target, dry_run, rate, timeout_s, credentials) -> None:
     """Remove what crashed or killed runs left on the target (the clean-up ledger's open entries).
 
     Newest first; signed-in clean-ups are sent after MODEL's @model.cleanup_login has signed the
@@ -63,7 +75,8 @@ def cleanup(model_spec, store, run_ids, all_runs, target, dry_run, rate, timeout
         fail(ConfigError(f"cannot read the clean-up ledger at {chosen_store(store)!r}: {str(error).splitlines()[0]}"))
     root = Path(tempfile.mkdtemp(prefix="journeys-sweep-")) if remote else store_path(store)
     try:
-        _cleanup(ledger, root, model_spec, run_ids, all_runs, target, dry_run, rate, timeout_s)
+        _cleanup(ledger, root, model_spec, run_ids, all_runs, target, dry_run,
+                 _Sending(rate, timeout_s, Credentials(credentials)))
     finally:
         if remote is not None:
             _publish(remote, root)
@@ -80,7 +93,7 @@ def _publish(remote: RemoteStore, root: Path) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _cleanup(ledger: Ledger, root: Path, model_spec, run_ids, all_runs, target, dry_run, rate, timeout_s) -> None:
+def _cleanup(ledger: Ledger, root: Path, model_spec, run_ids, all_runs, target, dry_run, sending) -> None:
     if ledger.malformed:
         click.echo(f"journeys: warning: {ledger.malformed} ledger line(s) could not be read", err=True)
     open_runs = {entry.run_id for entry in ledger.open_entries()}
@@ -105,7 +118,7 @@ def _cleanup(ledger: Ledger, root: Path, model_spec, run_ids, all_runs, target, 
         return
     try:
         outcomes = _sweep_runs(ledger, entries, root=root, model_spec=model_spec, target=target,
-                               dry_run=dry_run, rate=rate, timeout_s=timeout_s)
+                               dry_run=dry_run, sending=sending)
     except JourneysError as error:
         fail(error)
     if dry_run:
@@ -124,8 +137,8 @@ def _state(ledger: Ledger, run_id: str) -> str:
     return run.state() if run is not None else "unknown"
 
 
-def _sweep_runs(ledger: Ledger, entries: list[LedgerEntry], *, root, model_spec, target, dry_run, rate,
-                timeout_s) -> list[SweepOutcome]:
+def _sweep_runs(ledger: Ledger, entries: list[LedgerEntry], *, root, model_spec, target, dry_run,
+                sending) -> list[SweepOutcome]:
     by_target: dict[str, list[LedgerEntry]] = {}
     for entry in entries:  # newest first within each target
         run = ledger.runs.get(entry.run_id) or LedgerRun(run_id=entry.run_id)
@@ -149,19 +162,21 @@ def _sweep_runs(ledger: Ledger, entries: list[LedgerEntry], *, root, model_spec,
                 for entry in group:
                     click.echo(f"  would send {entry.method} {entry.path}  ({_origin(entry)})")
                 continue
-            outcomes += _sweep_target(spec, group, ledger, writer, identity, model_spec, rate, timeout_s)
+            outcomes += _sweep_target(spec, group, ledger, writer, identity, model_spec, sending)
     finally:
         writer.close()
     return outcomes
 
 
-def _sweep_target(spec, group, ledger, writer, identity, model_spec, rate, timeout_s) -> list[SweepOutcome]:
+def _sweep_target(spec, group, ledger, writer, identity, model_spec, sending: _Sending) -> list[SweepOutcome]:
     model = _model_for(model_spec, group, ledger)
-    opened = open_target(spec, timeout_s=timeout_s)
+    if model is not None:
+        sending.credentials.check(model.actors, model=model.name)  # before anything is sent
+    opened = open_target(spec, timeout_s=sending.timeout_s)
     try:
         client = TargetClient(opened.client, run_id=identity, user_agent=default_user_agent(identity),
-                              rate_cap=RateCap(parse_rate(rate)) if rate else None,
-                              breaker=BreakerSettings())
+                              rate_cap=RateCap(parse_rate(sending.rate)) if sending.rate else None,
+                              breaker=BreakerSettings(), credentials=sending.credentials)
         return Sweep(client=client, model=model, ledger=writer, run_id=identity,
                      on_outcome=_print_outcome).run(group)
     finally:

@@ -10,13 +10,15 @@ import click
 import duckdb
 
 from engine.cli.alert_options import alert_options, alert_settings, open_alerts
-from engine.cli.options import Duration, fail, load_valid_model, local_store_option, rate_option, store_option
+from engine.cli.options import (Duration, credential_option, fail, load_valid_model, local_store_option, rate_option,
+                                store_option)
 from engine.errors import ConfigError, JourneysError
 from engine.events import EventBus
 from engine.export.pytest_file import render_pytest
 from engine.failures.stored import find_failure, load_failure, needs_model, replay_stored
 from engine.failures.views import creating_journey_cleanups, list_failures, print_failure
 from engine.http.client import TargetClient, open_target, preflight
+from engine.http.credentials import Credentials
 from engine.http.rate import RateCap, parse_rate
 from engine.records import FAILURE_KINDS
 from engine.store import StoreWriter, connect, store_path
@@ -81,8 +83,9 @@ def show(failure_id, store) -> None:
 @click.option("--setup/--no-setup", default=False, show_default=True,
               help="Left-behind state: walk the journey that left the data first (re-creates it on --target).")
 @rate_option
+@credential_option
 @alert_options
-def replay(failure_id, target, model_spec, times, store, demo_bugs, setup, rate, **alerting) -> None:
+def replay(failure_id, target, model_spec, times, store, demo_bugs, setup, rate, credentials, **alerting) -> None:
     """Re-run a stored failure's minimal path against --target: still failing, fixed or flaky.
 
     It walks the exported form, the same requests and checks `journeys export` writes.
@@ -126,7 +129,8 @@ def replay(failure_id, target, model_spec, times, store, demo_bugs, setup, rate,
         except duckdb.Error:
             confirmed = False
         finished = replay_stored(failure, model=lambda: model, client=TargetClient(opened.client, run_id=run_id,
-                                                                             rate_cap=rate_cap),
+                                                                             rate_cap=rate_cap,
+                                                                             credentials=Credentials(credentials)),
                                  setup_confirmed=confirmed, target_label=opened.label, times=times, emit=bus.emit,
                                  run_id=run_id, setup=setup)
     finally:

@@ -28,8 +28,8 @@ from engine.cli.model_commands import graph, validate
 from engine.cli.project import DEFAULT_PROJECT, default_map, effective_settings, load_project
 from engine.cli.heartbeat import Heartbeat
 from engine.cli.alert_options import alert_options, alert_settings, alerts, open_alerts
-from engine.cli.options import (Duration, coverage_options, fail, load_valid_model, local_store_option, rate_option,
-                                schedule_options, store_option)
+from engine.cli.options import (Duration, coverage_options, credential_option, fail, load_valid_model,
+                                local_store_option, rate_option, schedule_options, store_option)
 from engine.cli.terminal import TerminalView
 from engine.cli.workers import parse_worker, run_workers, shard_spec
 from engine.errors import ConfigError, JourneysError
@@ -38,6 +38,7 @@ from engine.export.report_json import JsonReport
 from engine.export.reproductions import ReproductionWriter
 from engine.http.breaker import BreakerSettings
 from engine.http.client import allowed_host, open_target, preflight
+from engine.http.credentials import Credentials
 from engine.http.schedule import rate_cap_for
 from engine.store import StoreWriter, connect, store_path
 from engine.store.reader import chosen_store
@@ -144,6 +145,7 @@ def cli(ctx: click.Context, project: str | None) -> None:
                    "report, sql, failures and notebooks read them: one store for runs on many machines.")
 @alert_options
 @coverage_options
+@credential_option
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes exploring at once (a served target only), sharing one rate cap, one store and "
                    "one set of failures; --journeys is split between them.")
@@ -161,7 +163,7 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
             probe_path, breaker_after, breaker_slow, breaker_max_wait, no_breaker, reset, out_dir, forever,
             heartbeat_path, heartbeat_every, recheck_every, recheck_times, no_recheck, known_refresh,
             examples_db, no_examples_db, json_path, demo_bugs, store, no_store, mirror, workers, worker, shard,
-            group, redis_url, strategy, until, **alerting) -> None:
+            group, redis_url, strategy, until, credentials, **alerting) -> None:
     """Explore MODEL (a .py file under models/, or the project file's model) against --target."""
     if model_spec is None:
         raise click.UsageError(f"give MODEL (a model file), or set model = \"models/....py\" in {DEFAULT_PROJECT}")
@@ -187,6 +189,7 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
     try:
         rate_cap = rate_cap_for(rate, schedule, timezone_name, shared_state=worker.rate_state if worker else None)
         model = load_valid_model(model_spec)
+        Credentials(credentials).check(model.actors, model=model.name)  # named actors, variables set
         opened = open_target(target, seed=seed or 0, demo_bugs=demo_bugs, timeout_s=timeout_s)
         for host in allow_hosts:
             allowed_host(host)  # a bad --allow-host is a usage error before anything is sent
@@ -213,7 +216,7 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
                                recheck_every_s=None if no_recheck else recheck_every, recheck_times=recheck_times,
                                known_refresh_s=min(known_refresh, 5.0) if worker else known_refresh,
                                worker=worker.label if worker else None, group=worker.group if worker else None,
-                               strategy=strategy, until=until,
+                               strategy=strategy, until=until, credentials=tuple(credentials),
                                breaker=None if no_breaker else BreakerSettings(
                                    consecutive=breaker_after, max_wait_s=breaker_max_wait, slow_s=breaker_slow,
                                    probe_path=probe_path if probe_path.startswith("/") else "/" + probe_path))

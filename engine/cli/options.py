@@ -8,6 +8,7 @@ import sys
 import click
 
 from engine.errors import ConfigError, JourneysError, ModelError
+from engine.http.credentials import parse_credential
 from engine.http.rate import parse_rate
 from engine.http.schedule import parse_window, time_zone
 from engine.model.loader import load_model
@@ -17,7 +18,7 @@ from engine.store.reader import chosen_store
 from engine.store.remote import is_remote
 
 __all__ = ["Duration", "RateOption", "WindowOption", "schedule_options", "store_option", "local_store_option",
-           "coverage_options", "rate_option", "fail", "load_valid_model"]
+           "coverage_options", "rate_option", "credential_option", "fail", "load_valid_model"]
 
 
 class Duration(click.ParamType):
@@ -57,6 +58,27 @@ class WindowOption(click.ParamType):
             return parse_window(str(value)).text
         except ConfigError as error:
             self.fail(str(error), param, ctx)
+
+
+class CredentialOption(click.ParamType):
+    """``alice.password=SHOP_ALICE_PASSWORD``: where an actor's credential is, never what it is."""
+
+    name = "credential"
+
+    def convert(self, value, param, ctx):
+        try:
+            parse_credential(str(value))
+        except ConfigError as error:
+            self.fail(str(error).removeprefix(f"--credential {str(value)!r}: "), param, ctx)
+        return str(value)
+
+
+def credential_option(function):
+    return click.option(
+        "--credential", "credentials", multiple=True, type=CredentialOption(), metavar="ACTOR.NAME=VARIABLE",
+        help="An actor's credential, read by the model's step.credential(NAME) from the environment "
+             "variable VARIABLE (repeatable; project file: [credentials.ACTOR] NAME = \"VARIABLE\"). "
+             "No record keeps its value.")(function)
 
 
 class ZoneOption(click.ParamType):

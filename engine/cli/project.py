@@ -23,6 +23,9 @@ environment variable.
     [breaker]
     after = 5
     slow = "5s"
+
+    [credentials.alice]               # step.credential("password"): each value names a variable
+    password = "SHOP_ALICE_PASSWORD"
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from typing import Any
 import click
 
 from engine.errors import ConfigError
+from engine.http.credentials import parse_credential
 from engine.redact import MASK, is_secret_name
 
 __all__ = ["KEYS", "DEFAULT_PROJECT", "load_project", "default_map", "effective_settings"]
@@ -114,7 +118,7 @@ def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def _unknown(dotted: str) -> str:
     table, _, _ = dotted.rpartition(".")
     siblings = sorted(k.rpartition(".")[2] for k in KEYS if k.rpartition(".")[0] == table)
-    tables = sorted({k.partition(".")[0] for k in KEYS if "." in k})
+    tables = sorted({k.partition(".")[0] for k in KEYS if "." in k} | {"credentials"})
     where = f"[{table}]" if table else "the top level"
     return (f"unknown key {dotted!r}; {where} knows: {', '.join(siblings)}"
             + ("" if table else f", and the tables [{'], ['.join(tables)}]"))
@@ -155,6 +159,8 @@ def load_project(path: str | Path) -> dict[str, Any]:
     params = {param.name: param for param in explore.params}
     settings: dict[str, Any] = {}
     try:
+        if "credentials" in raw:
+            settings["credentials"] = _credentials(raw.pop("credentials"))
         for key, value in _flatten(raw).items():
             if key not in KEYS:
                 raise ConfigError(_unknown(key))
@@ -178,6 +184,30 @@ def load_project(path: str | Path) -> dict[str, Any]:
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
     return settings
+
+
+def _credentials(table: Any) -> list[str]:
+    """``[credentials.ACTOR] NAME = "VARIABLE"`` as ``--credential ACTOR.NAME=VARIABLE`` values."""
+    example = '[credentials.alice] password = "SHOP_ALICE_PASSWORD"'
+    if not isinstance(table, dict):
+        raise ConfigError(f"credentials = {table!r}: write a table for each actor, such as {example}")
+    specs = []
+    for actor, names in table.items():
+        if not isinstance(names, dict):
+            raise ConfigError(f"credentials.{actor} = {names!r}: write a table for the actor, such as {example}")
+        for name, variable in names.items():
+            key = f"credentials.{actor}.{name}"
+            if not isinstance(variable, str):
+                raise ConfigError(f"{key} = {variable!r}: write the name of the environment variable that holds "
+                                  "it, as a string")
+            try:
+                spec = "{}.{}={}".format(*parse_credential(f"{actor}.{name}={variable}"))
+            except ConfigError:
+                raise ConfigError(f"{key} = {variable!r}: write the name of the environment variable that holds it "
+                                  "(letters, digits and _, such as SHOP_ALICE_PASSWORD), never the credential "
+                                  "itself") from None
+            specs.append(spec)  # set or not, the commands that send requests check (export, report need not)
+    return specs
 
 
 def default_map(settings: dict[str, Any], commands: dict[str, click.Command]) -> dict[str, dict[str, Any]]:
@@ -212,4 +242,8 @@ def effective_settings(settings: dict[str, Any], command: click.Command) -> list
         if is_secret_name(key) or name in settings.get(FROM_ENVIRONMENT, ()):
             value = f"{MASK} (from the environment)"
         rows.append((key, "" if value is None or value == () else str(value), source))
+    for spec in settings.get("credentials", ()):  # the variable's name, never its value
+        actor, name, variable = parse_credential(spec)
+        state = "set" if os.environ.get(variable) else "NOT SET: explore, replay and cleanup stop at start"
+        rows.append((f"credentials.{actor}.{name}", f"${variable} ({state})", "journeys.toml"))
     return rows

@@ -30,8 +30,9 @@ class _Var(str):
 
 
 def secret_variable(secret: Secret) -> str:
-    """The shell variable holding a secret: ``SECRET_PASSWORD`` for ``JOURNEYS_SECRET_PASSWORD``."""
-    return "SECRET_" + secret.variable[len(SECRET_PREFIX):]
+    """The shell variable holding a secret: ``SECRET_PASSWORD`` for ``JOURNEYS_SECRET_PASSWORD``
+    (``SECRET_SHOP_ALICE_PASSWORD`` for a credential's own ``SHOP_ALICE_PASSWORD``)."""
+    return "SECRET_" + secret.variable.removeprefix(SECRET_PREFIX)
 
 
 class Shell:

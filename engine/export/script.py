@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 
 from engine.records import CheckRecord, Failure, StepRecord
+from engine.http.credentials import MARKER
 from engine.redact import is_secret_name
 
 __all__ = ["Ref", "Tag", "Secret", "Text", "BasicAuth", "ScriptRequest", "ScriptCheck", "ScriptStep", "Script",
@@ -49,13 +50,17 @@ class Tag:
 
 @attrs.frozen
 class Secret:
-    """A secret, from ``JOURNEYS_SECRET_<NAME>`` or made up for the run; never written down."""
+    """A secret, from ``JOURNEYS_SECRET_<NAME>`` or made up for the run; never written down.
+
+    An actor's credential (``step.credential``) is read from its own variable, the one the
+    record names in its place (``${SHOP_ALICE_PASSWORD}``)."""
 
     name: str
+    env: str | None = None
 
     @property
     def variable(self) -> str:
-        return SECRET_PREFIX + re.sub(r"[^0-9A-Z]+", "_", self.name.upper())
+        return self.env or SECRET_PREFIX + re.sub(r"[^0-9A-Z]+", "_", self.name.upper())
 
 
 @attrs.frozen
@@ -255,14 +260,20 @@ class _Builder:
         return value
 
     def _tagged(self, text: str) -> Any:
-        if self.tag_pattern is None or not self.tag_pattern.search(text):
+        """Test-data tags as ``Tag`` and credentials' markers (``${VARIABLE}``) as ``Secret``."""
+        marked = "${" in text and MARKER.search(text)
+        if not marked and (self.tag_pattern is None or not self.tag_pattern.search(text)):
             return text
+        if marked and MARKER.fullmatch(text):
+            return _credential(text)
+        pattern = MARKER if self.tag_pattern is None else re.compile(f"{MARKER.pattern}|{self.tag_pattern.pattern}")
         parts: list[Any] = []
         position = 0
-        for match in self.tag_pattern.finditer(text):
+        for match in pattern.finditer(text):
             if match.start() > position:
                 parts.append(text[position:match.start()])
-            parts.append(Tag(self.tags[match.group(0)]))
+            parts.append(_credential(match.group(0)) if match.group(0).startswith("${")
+                         else Tag(self.tags[match.group(0)]))
             position = match.end()
         if position < len(text):
             parts.append(text[position:])
@@ -291,7 +302,12 @@ class _Builder:
 
 
 def _is_secret(key: Any, value: Any) -> bool:
-    return isinstance(key, str) and isinstance(value, str) and is_secret_name(key)
+    return isinstance(key, str) and isinstance(value, str) and is_secret_name(key) and not MARKER.fullmatch(value)
+
+
+def _credential(marker: str) -> Secret:
+    variable = MARKER.fullmatch(marker).group(1)
+    return Secret(variable.lower(), env=variable)
 
 
 def build_script(failure: Failure) -> Script:

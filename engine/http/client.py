@@ -30,6 +30,7 @@ import httpx
 
 from engine.errors import ConfigError, TargetError
 from engine.http.breaker import UNAVAILABLE_STATUSES, Breaker, BreakerSettings
+from engine.http.credentials import Credentials
 from engine.http.rate import RateCap
 from engine.http.session import Session
 from engine.records import RequestRecord
@@ -61,9 +62,13 @@ class TargetClient:
     def __init__(self, client: httpx.Client, *, retries: int = 2, backoff_s: float = 0.25,
                  run_id: str | None = None, run_header: str = RUN_HEADER, user_agent: str | None = None,
                  allowed_hosts: tuple[str, ...] = (), rate_cap: RateCap | None = None,
-                 breaker: BreakerSettings | None = None, masks: FieldMasks | None = None) -> None:
+                 breaker: BreakerSettings | None = None, masks: FieldMasks | None = None,
+                 credentials: Credentials | None = None) -> None:
         self.client = client
+        self.credentials = credentials or Credentials()  # step.credential(...): read from the environment
         self.masks = masks or FieldMasks()  # other people's data in responses, masked in every record
+        if self.credentials:  # and no credential's value in any record: ${VARIABLE} in its place
+            self.masks = self.masks.hiding(self.credentials.markers())
         self.rate_cap = rate_cap  # every attempt waits its turn, retries included
         # Notes every attempt; once it has confirmed an outage, nothing is sent until it is over.
         self.breaker = Breaker(self.probe, breaker) if breaker is not None else None
@@ -196,6 +201,10 @@ def expand_path(template: str, path_vars: dict[str, Any]) -> str:
 
 
 def _record(method, template, path, params, json, headers, response, elapsed_ms, attempts, error, masks):
+    if masks.hidden:  # a credential the model sent: its variable's name is recorded, never its value
+        path, params, json, headers = (masks.hide(path), masks.hide(params), masks.hide(json),
+                                       masks.hide(headers))
+        error = masks.hide(error)
     if response is None:
         return RequestRecord(method=method, template=template, path=path, params=params, json=json,
                              headers=headers, status=None, response_json=None, response_text="",

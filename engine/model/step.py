@@ -247,6 +247,14 @@ class StepContext:
         runner.crash_only.append((self.actor, ledger_id))
         return CleanupHandle(runner, None, None, ledger_id)
 
+    def credential(self, name: str) -> str:
+        """The step's actor's credential ``name`` (``email``, ``password``, ``token``...), read from the
+        environment variable the project file's ``[credentials.ACTOR]`` (or ``--credential``) names.
+
+        Records keep ``${VARIABLE}`` where its value was sent; exports read the variable again.
+        """
+        return self._runner.client.credentials.value(self.actor, name, action=self.action)
+
     @staticmethod
     def secret(name: str) -> str:
         """The value of environment variable ``name`` (a credential the model must not hold)."""

@@ -60,6 +60,7 @@ from engine.records import Failure
 from engine.redact import FieldMasks
 from engine.http.client import RUN_HEADER, Target, TargetClient
 from engine.http.breaker import BreakerSettings
+from engine.http.credentials import Credentials
 from engine.http.rate import RateCap
 from engine.http.schedule import rate_cap_for
 from engine.walk.outage import OutageWatch
@@ -99,6 +100,7 @@ class ExploreSettings:
     until: tuple[str, ...] = ()           # stop conditions: "edge-coverage=100%", "failures=3" (any met stops)
     worker: str | None = None             # --workers: "I/N" of the run group ``group``
     group: str | None = None
+    credentials: tuple[str, ...] = ()     # "alice.password=VARIABLE": where step.credential reads, never a value
 
     def as_dict(self) -> dict[str, Any]:
         settings = attrs.asdict(self)
@@ -131,7 +133,8 @@ class Explorer:
         self.client = TargetClient(target.client, run_id=self.run_id, run_header=settings.run_header,
                                    user_agent=settings.user_agent or default_user_agent(self.run_id),
                                    allowed_hosts=settings.allowed_hosts, rate_cap=rate_cap,
-                                   breaker=settings.breaker, masks=FieldMasks(
+                                   breaker=settings.breaker, credentials=Credentials(settings.credentials),
+                                   masks=FieldMasks(
                                        names=tuple(f for f in settings.mask_fields if "." not in f),
                                        paths=tuple(f for f in settings.mask_fields if "." in f),
                                        emails=settings.mask_contacts, phones=settings.mask_contacts))

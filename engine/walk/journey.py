@@ -227,10 +227,13 @@ class JourneyRunner:
         duration_ms = (time.perf_counter() - started) * 1000
         if failed is not None and failed not in context.checks:
             context.checks.append(failed)
-        # What a check quotes of a response is recorded with other people's data masked.
+        # What a check quotes of a response is recorded with other people's data masked, and what
+        # it expected with no credential's value in it.
         masks = self.client.masks
-        checks = [attrs.evolve(check, actual=masks.data(check.actual), message=masks.text(check.message))
-                  if not check.passed else check for check in context.checks]
+        checks = [attrs.evolve(check, actual=masks.data(check.actual), message=masks.text(check.message),
+                               expected=masks.hide(check.expected))
+                  if not check.passed else (attrs.evolve(check, expected=masks.hide(check.expected))
+                                            if masks.hidden else check) for check in context.checks]
         if failed is not None:
             failed = checks[next(i for i, check in enumerate(context.checks) if check is failed)]
         produced = None
