@@ -43,3 +43,39 @@ def test_a_heartbeat_file_that_cannot_be_written_is_one_line_exit_2(tmp_path):
                              "--target", "demo", "--journeys", "2", "--heartbeat", str(tmp_path / "file" / "hb.json")],
                             capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert result.returncode == 2 and "heartbeat" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_run_with_a_store_keeps_its_heartbeat_as_a_row_of_the_store(tmp_path):
+    """The library (the second target), served on 127.0.0.1: a monitor reading only the store sees the run
+    beat while it explores, then finished with the counts the store's own tables hold."""
+    from demo_shop import start_in_thread
+    from engine.store.reader import connect
+
+    from .library_app import Library
+
+    url, stop = start_in_thread(Library(bugs=()))
+    store = tmp_path / "store"
+    try:
+        run = subprocess.Popen([sys.executable, "-m", "engine.cli", "explore", str(ROOT / "tests" / "library_model.py"),
+                                "--target", url, "--forever", "--duration", "8s", "--no-examples-db",
+                                "--store", str(store), "--heartbeat-every", "1s"],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        seen = []
+        while run.poll() is None:
+            if (store / "heartbeats").is_dir():
+                seen += connect(str(store)).execute("SELECT beat_at, steps, state FROM heartbeats").fetchall()
+            time.sleep(0.7)
+        out, err = run.communicate()
+    finally:
+        stop()
+    assert run.returncode == 0, err[-2000:]
+    exploring = {at for at, _, state in seen if state == "exploring"}
+    assert len(exploring) >= 4, seen  # it beat about every second while it explored
+    assert [steps for _, steps, _ in seen] == sorted(steps for _, steps, _ in seen)
+    connection = connect(str(store))
+    (run_id, finished, state, steps, journeys, every_s), = connection.execute(
+        "SELECT run_id, finished, state, steps, journeys, every_s FROM heartbeats").fetchall()
+    assert finished and state.startswith("finished") and every_s == 1.0
+    assert steps == connection.execute("SELECT count(*) FROM steps WHERE run_id = ?", [run_id]).fetchone()[0]
+    assert journeys == connection.execute("SELECT count(*) FROM journeys WHERE run_id = ? AND phase = 'explore'",
+                                          [run_id]).fetchone()[0]

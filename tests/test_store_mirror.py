@@ -86,3 +86,7 @@ def test_a_continuous_run_on_a_fresh_machine_knows_the_failures_the_bucket_holds
     assert not first & fresh, first & fresh  # none found again as new: the bucket knew them
     assert set(reports[1]["known_met"]) & first  # ...and the fresh machine met some of them again
     assert reports[1]["shrink_journeys"] < reports[0]["shrink_journeys"]
+    # Each machine's last heartbeat is in the bucket too: a monitor anywhere sees both runs finished.
+    beats = connect(url).execute("SELECT run_id, finished, steps FROM heartbeats ORDER BY beat_at").fetchall()
+    assert [(run_id, finished, steps) for run_id, finished, steps in beats] == [
+        (report["run_id"], True, report["steps"]) for report in reports]

@@ -1,14 +1,17 @@
-"""A heartbeat file a monitor can watch when no terminal is attached.
+"""A heartbeat a monitor can watch when no terminal is attached.
 
 ``--heartbeat FILE`` keeps a small JSON document up to date every
 ``--heartbeat-every`` seconds (default 30), from a thread of its own, so it keeps
-beating while the run waits (a pause window, an outage, a slow target):
+beating while the run waits (a pause window, an outage, a slow target); a run
+with a store keeps the same document as its row of the store's ``heartbeats``
+view (``engine.store.heartbeats``), with or without ``--heartbeat``:
 
-    {"run_id": "...", "at": "2026-12-03T07:30:00Z", "uptime_s": 3600.2, "state": "exploring",
-     "journeys": 5120, "steps": 81234, "steps_per_s": 22.6, "failures": 3, "known_met": 2,
-     "pace": "cap 5/s (mon-fri 08:00-20:00 5/s)", "outages": 1, "finished": false}
+    {"run_id": "...", "at": "2026-12-03T07:30:00Z", "uptime_s": 3600.2, "every_s": 30.0,
+     "state": "exploring", "journeys": 5120, "steps": 81234, "steps_per_s": 22.6, "failures": 3,
+     "known_met": 2, "pace": "cap 5/s (mon-fri 08:00-20:00 5/s)", "outages": 1, "finished": false,
+     "host": "runner-3", "pid": 4242}
 
-A monitor alerts when ``at`` is older than a few intervals. The file is replaced
+A monitor alerts when ``at`` is older than a few intervals. Each file is replaced
 atomically (written beside it, then renamed), so a reader never sees half of it.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 import time
 from datetime import datetime, timezone
@@ -24,18 +28,21 @@ from typing import Any
 from engine.events import (Event, FailureFound, JourneyFinished, OutageEnded, OutageStarted, RateChanged,
                            RunFinished, RunStarted, StepFinished)
 
-__all__ = ["Heartbeat"]
+__all__ = ["Heartbeat", "STORE_BEAT_S"]
+
+STORE_BEAT_S = 30.0  # a worker's row in the store: its parent's status line reads a file of its own each second
 
 
 class Heartbeat:
     """An event subscriber that counts, and a thread that writes the counts every ``every_s``."""
 
-    def __init__(self, path: str, every_s: float = 30.0) -> None:
-        self.path = path
+    def __init__(self, *paths: str | os.PathLike[str], every_s: float = 30.0) -> None:
+        self.paths = paths
         self.every_s = every_s
         self.state: dict[str, Any] = {"run_id": None, "state": "starting", "journeys": 0, "steps": 0,
                                       "failures": 0, "known_met": 0, "pace": None, "outages": 0,
-                                      "finished": False}
+                                      "finished": False, "every_s": every_s, "host": socket.gethostname(),
+                                      "pid": os.getpid()}
         self.started = time.monotonic()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -86,9 +93,9 @@ class Heartbeat:
             document = {**self.state, "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                         "uptime_s": round(uptime, 1),
                         "steps_per_s": round(self.state["steps"] / uptime, 1) if uptime > 0 else 0.0}
-        directory = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(directory, exist_ok=True)
-        temporary = f"{self.path}.{os.getpid()}.tmp"
-        with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=1)
-        os.replace(temporary, self.path)
+        for path in self.paths:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            temporary = f"{path}.{os.getpid()}.tmp"
+            with open(temporary, "w", encoding="utf-8") as handle:
+                json.dump(document, handle, indent=1)
+            os.replace(temporary, path)

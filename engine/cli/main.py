@@ -26,7 +26,7 @@ from engine.cli.demo_command import demo
 from engine.cli.failure_commands import COMMANDS
 from engine.cli.model_commands import graph, validate
 from engine.cli.project import DEFAULT_PROJECT, default_map, effective_settings, load_project
-from engine.cli.heartbeat import Heartbeat
+from engine.cli.heartbeat import STORE_BEAT_S, Heartbeat
 from engine.cli.alert_options import alert_options, alert_settings, alerts, open_alerts
 from engine.cli.options import (Duration, coverage_options, credential_option, fail, load_valid_model,
                                 local_store_option, rate_option, schedule_options, store_option)
@@ -42,6 +42,7 @@ from engine.http.credentials import Credentials
 from engine.http.schedule import rate_cap_for
 from engine.store import StoreWriter, connect, store_path
 from engine.store.reader import chosen_store
+from engine.store.heartbeats import heartbeats_dir
 from engine.store.ledger import read_ledger
 from engine.store.remote import is_remote, remote_store
 from engine.store.report import print_cleanups, print_report, print_table
@@ -232,6 +233,13 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
             opened.close()
             fail(ConfigError(f"cannot write the heartbeat file {heartbeat_path!r}: {error.strerror or error}"))
     if not no_store:
+        # The run's row of the store's heartbeats view (a worker of --workers beats for its parent at 1s).
+        every = STORE_BEAT_S if worker is not None and not worker.shard else heartbeat_every
+        try:
+            bus.subscribe(Heartbeat(heartbeats_dir(store_path(store)) / f"{run_id}.json", every_s=every))
+        except OSError as error:
+            opened.close()
+            fail(ConfigError(f"cannot write to the store at {str(store_path(store))!r}: {error.strerror or error}"))
         try:
             store_writer = StoreWriter(store_path(store), mirror=mirror)
             if store_writer.mirror is not None:

@@ -17,6 +17,7 @@ from engine.errors import ConfigError
 from engine.store.alert_journal import AlertHistory, read_alert_journal
 from engine.store.layout import DEFAULT_STORE, StoreLayout
 from engine.store.remote import RemoteStore, is_remote, remote_store
+from engine.store.heartbeats import read_heartbeats
 from engine.store.schema import TABLES, VIEWS_SQL
 
 __all__ = ["chosen_store", "connect", "store_path", "table_sql"]
@@ -114,5 +115,9 @@ def _define_views(connection: duckdb.DuckDBPyConnection, layout: StoreLayout | R
     alerts = alerts if alerts is not None else read_alert_journal(layout.root)
     connection.register("_alerts", alerts.as_table())
     connection.execute("CREATE VIEW alerts AS SELECT * FROM _alerts")
+    # Each run's latest heartbeat (a JSON file per run, replaced every beat).
+    beats = layout.heartbeats() if isinstance(layout, RemoteStore) else read_heartbeats(layout.root)
+    connection.register("_heartbeats", beats)
+    connection.execute("CREATE VIEW heartbeats AS SELECT * FROM _heartbeats")
     for statement in VIEWS_SQL:
         connection.execute(statement)

@@ -29,8 +29,11 @@ import time
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
+import pyarrow as pa
+
 from engine.errors import ConfigError
 from engine.store.alert_journal import AlertHistory, alerts_dir, parse_alert_journal
+from engine.store.heartbeats import heartbeat_table, heartbeats_dir
 from engine.store.ledger import Ledger, ledger_dir, parse_ledger
 from engine.store.layout import SEGMENT_GRACE_S, StoreLayout, covered_files, parse_data_file
 from engine.store.schema import TABLES
@@ -98,6 +101,12 @@ class RemoteStore:
         journals = sorted((e for e in entries if e["name"].endswith(".jsonl")), key=_modified)
         return [self.fs.cat_file(e["name"]).decode("utf-8", "replace") for e in journals]
 
+    def heartbeats(self) -> pa.Table:
+        """The runs' latest heartbeats, as the mirrors copied them."""
+        folder = f"{self.key}/heartbeats"
+        names = [e for e in self.fs.ls(folder) if e.endswith(".json")] if self.fs.exists(folder) else []
+        return heartbeat_table(self.fs.cat_file(name).decode("utf-8", "replace") for name in names)
+
     def alerts(self) -> AlertHistory:
         return parse_alert_journal(self.journal_texts("alerts"))
 
@@ -155,7 +164,7 @@ class StoreMirror:
         self.remote = RemoteStore(url)
         self.on_error = on_error
         self.copied: set[str] = set()  # relative names already in the bucket
-        self.journal_sizes: dict[str, int] = {}  # relative name -> size copied
+        self.journal_sizes: dict[str, tuple[int, int]] = {}  # relative name -> (size, mtime) copied
         self.files_copied = 0
         self._failing: str | None = None  # the error being reported, so a bucket that is down says so once
 
@@ -192,6 +201,7 @@ class StoreMirror:
         if run_id is not None:
             self._copy_journal(alerts_dir(self.layout.root) / f"{run_id}.jsonl")
             self._copy_journal(ledger_dir(self.layout.root) / f"{run_id}.jsonl")
+            self._copy_journal(heartbeats_dir(self.layout.root) / f"{run_id}.json")
 
     def _copy(self, local, relative: str) -> None:
         if relative in self.copied:
@@ -206,12 +216,13 @@ class StoreMirror:
         self.files_copied += 1
 
     def _copy_journal(self, journal: Path) -> None:
-        """A JSON-lines file the run appends to (its alerts, its clean-up ledger), again each time it grew."""
+        """A file the run appends to (its alerts, its clean-up ledger) or replaces (its heartbeat), again each
+        time it changed."""
         relative = f"{journal.parent.name}/{journal.name}"
         try:
-            size = journal.stat().st_size
+            stat = journal.stat()
         except FileNotFoundError:
             return
-        if size != self.journal_sizes.get(relative):
+        if (stat.st_size, stat.st_mtime_ns) != self.journal_sizes.get(relative):
             self.remote.put(journal, relative)
-            self.journal_sizes[relative] = size
+            self.journal_sizes[relative] = (stat.st_size, stat.st_mtime_ns)
