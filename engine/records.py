@@ -196,10 +196,16 @@ class LeftBehind:
     # creating step it passed. Otherwise a suspicion, ``candidates`` the other journeys in the window.
     confirmed: bool = False
     candidates: tuple[int, ...] = ()
+    # Traced to an earlier run through the clean-up ledger (engine.failures.earlier_runs): that run's
+    # journeys are not kept, so ``steps`` is empty and these say who created the data, and how.
+    actor: str = ""
+    action: str = ""
+    created_by: str = ""  # the ledger's clean-up for it: "DELETE /api/reviews/rev_1"
 
     @property
-    def creating_step(self) -> StepRecord:
-        return self.steps[self.step]
+    def creating_step(self) -> StepRecord | None:
+        """The step that created the data, as it was walked (None when traced from an earlier run)."""
+        return self.steps[self.step] if self.steps else None
 
 
 @attrs.frozen
@@ -247,7 +253,7 @@ class Failure:
     def walks(self) -> tuple[tuple[str, tuple[StepRecord, ...]], ...]:
         """What reproduces it on a clean target: the journey that left the data first, if any."""
         own = ("the failing path", self.steps)
-        if self.left_behind is None:
+        if self.left_behind is None or not self.left_behind.steps:  # an earlier run's journey is not kept
             return (own,)
         setup = (f"setup: journey {self.left_behind.journey} of run {self.left_behind.run_id}, "
                  f"which left the data behind", self.left_behind.steps)

@@ -33,6 +33,7 @@ from engine.cli.options import (Duration, coverage_options, credential_option, f
 from engine.cli.terminal import TerminalView
 from engine.cli.workers import parse_worker, run_workers, shard_spec
 from engine.errors import ConfigError, JourneysError
+from engine.failures.earlier_runs import EarlierRuns
 from engine.events import EventBus
 from engine.export.report_json import JsonReport
 from engine.export.reproductions import ReproductionWriter
@@ -270,6 +271,8 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
     explorer = Explorer(model, opened, bus, settings, rate_cap=rate_cap, known=known, fixed=fixed,
                         stored_failures=None if no_store else lambda: stored_known_failures(shared, model.name),
                         stored_token=lambda: stored_failures_token(shared),
+                        earlier=None if no_store or opened.in_process else EarlierRuns(
+                            store_path(store), target=opened.label, model=model.name, run_id=run_id),
                         claims=worker.claims() if worker else None)
     try:
         with stopping_well(explorer):  # until the store is closed: a signal then is handled too

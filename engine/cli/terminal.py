@@ -223,7 +223,8 @@ class TerminalView:
             console.print(f"    note: {escape(redact_text(note))}", style="dim")
         if failure.left_behind is not None:
             console.print(f"    [yellow]left-behind state:[/] {escape(describe(failure.left_behind))}")
-            self._step(failure.left_behind.creating_step, failing=False)
+            if failure.left_behind.creating_step is not None:
+                self._step(failure.left_behind.creating_step, failing=False)
         if self.reproductions_dir and failure.reproducible:
             console.print(f"    reproduction: {escape(reproduction_path(self.reproductions_dir, failure))} "
                           "(walked once as written: it fails at the marked step)", style="dim")

@@ -134,7 +134,8 @@ def _left_behind_note(failure: Failure) -> list[str]:
     if failure.left_behind is None:
         return []
     text = " ".join(describe(failure.left_behind).split())
-    return ["#", *(f"# {line}" for line in left_behind_note(text, "script", 94))]
+    return ["#", *(f"# {line}" for line in left_behind_note(text, "script", 94,
+                                                            setup=bool(failure.left_behind.steps)))]
 
 
 def _render_walks(script: Script, shell: Shell) -> list[str]:

@@ -201,7 +201,8 @@ def _header(failure: Failure, *, model: str, target: str) -> str:
 def _left_behind_note(failure: Failure) -> list[str]:
     if failure.left_behind is None:
         return []
-    return ["", *left_behind_note(_docstring_safe(describe(failure.left_behind)), "test", 96)]
+    return ["", *left_behind_note(_docstring_safe(describe(failure.left_behind)), "test", 96,
+                                  setup=bool(failure.left_behind.steps))]
 
 
 def _docstring_safe(text: str) -> str:

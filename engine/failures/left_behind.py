@@ -151,6 +151,12 @@ class SessionHistory:
             explained = any(earlier.created for earlier in steps[:-1])
             self._failing[event.journey] = _Failing(moment, self._last_pass.get(step.action), explained)
 
+    def failed_before_passing(self, fingerprint: str) -> bool:
+        """Whether the action ``fingerprint`` fails on first failed, on a path that created nothing, before
+        it ever passed in this run: then only an earlier run can have left the data (``earlier_runs``)."""
+        first = self._first_unexplained.get(fingerprint)
+        return first is not None and first.last_passed is None
+
     def left_behind(self, fingerprint: str, steps: tuple[StepRecord, ...]) -> LeftBehind | None:
         """The step that most likely left the data ``fingerprint`` fails on, if the rule holds."""
         found = self._window(fingerprint, steps)
@@ -234,6 +240,10 @@ def describe(left_behind: LeftBehind) -> str:
     Masked like every message shown or stored: the evidence quotes a clean-up's path.
     """
     step = left_behind.creating_step
+    if step is None:  # traced through the clean-up ledger to an earlier run
+        return redact_text(f"suspected: data left behind by an earlier run, most likely by journey "
+                           f"{left_behind.journey} of run {left_behind.run_id}, step {left_behind.step + 1} "
+                           f"({left_behind.actor} {left_behind.action}): {left_behind.evidence}")
     if left_behind.confirmed:
         return redact_text(f"data left behind by journey {left_behind.journey} of run {left_behind.run_id}, "
                            f"step {step.index + 1} ({step.actor} {step.action}), confirmed by experiment: "
@@ -245,9 +255,14 @@ def describe(left_behind: LeftBehind) -> str:
                        f"{left_behind.first_failed_journey}")
 
 
-def left_behind_note(text: str, noun: str, width: int) -> list[str]:
+def left_behind_note(text: str, noun: str, width: int, *, setup: bool = True) -> list[str]:
     """The lines an exported ``noun`` ("test", "script") opens with: ``describe``'s ``text``
-    (made safe for that file), and how the reproduction deals with it."""
+    (made safe for that file), and how the reproduction deals with it (``setup``: it walks the
+    creating journey first; an earlier run's is not kept, so then it cannot)."""
+    if not setup:
+        return [*textwrap.wrap(f"Left-behind state: {text}.", width),
+                f"That run's journeys are not kept, so the {noun} walks the failing path alone: it fails",
+                "only where the data is still on the target, and passes on a clean one."]
     return [*textwrap.wrap(f"Left-behind state: {text}.", width),
             f"The {noun} walks that journey first (setup, with its clean-ups), then the failing",
             "path: on a clean target the failing path alone passes."]

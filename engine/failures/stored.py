@@ -233,7 +233,12 @@ def replay_stored(failure: Failure, *, model: Callable[[], Model], client: Targe
     tally = attrs.evolve(tally, notes=(how, *tally.notes))
     failed, conclusive, other = tally.failed, tally.conclusive, list(tally.notes)
     said = verdict(failed, conclusive)
-    if failure.left_behind is not None and not setup and said != "still failing":
+    if failure.left_behind is not None and not failure.left_behind.steps and said != "still failing":
+        said = "inconclusive"
+        other.append(f"left-behind state from an earlier run (run {failure.left_behind.run_id}): only the failing "
+                     "path can be walked (that run's journeys are not kept), and it does not fail on a target "
+                     "without the data")
+    elif failure.left_behind is not None and not setup and said != "still failing":
         said = "inconclusive"
         other.append(f"left-behind state: without --setup only the failing path was walked, and it does "
                      f"not fail on a target without the data; --setup walks journey "

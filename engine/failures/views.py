@@ -72,9 +72,13 @@ def print_failure(console: Console, row: dict[str, Any], failure: Failure, lifec
         console.print()
         console.print(f"  [yellow]left-behind state:[/] {escape(describe(left_behind))}")
         console.print()
-        console.print(f"  The journey that left it (journey {left_behind.journey}, run {left_behind.run_id}); "
-                      f"★ created the data:")
-        _print_steps(console, left_behind.steps, marked=left_behind.creating_step, marker="[yellow]★[/]")
+        if left_behind.steps:
+            console.print(f"  The journey that left it (journey {left_behind.journey}, run {left_behind.run_id}); "
+                          f"★ created the data:")
+            _print_steps(console, left_behind.steps, marked=left_behind.creating_step, marker="[yellow]★[/]")
+        else:
+            console.print(f"  It was left by journey {left_behind.journey} of run {left_behind.run_id}, an earlier "
+                          "run (whose journeys are not kept): what its clean-ups did:")
         for step, action, method, path, status, cleaned in cleanups:
             by = f" (for step {step + 1}, {action})" if step is not None else " (teardown)"
             outcome = "cleaned" if cleaned else "[red]FAILED[/]"

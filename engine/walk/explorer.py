@@ -50,6 +50,7 @@ from engine.walk.claims import Claims
 from engine.walk.investigate import Investigator
 from engine.walk.journey import JourneyRunner, ReplayedJourney, StepFailure, Tagger
 from engine.walk.known_refresh import REFRESH_EVERY_S, KnownRefresh
+from engine.failures.earlier_runs import EarlierRuns
 from engine.failures.left_behind import SessionHistory
 from engine.walk.coverage import Coverage, parse_until
 from engine.walk.machine import compile_machine
@@ -117,7 +118,7 @@ class Explorer:
                  rate_cap: RateCap | None = None, known: tuple[Failure, ...] = (),
                  fixed: frozenset[str] = frozenset(),
                  stored_failures: Callable[[], Iterable[Failure]] | None = None, claims: Claims | None = None,
-                 stored_token: Callable[[], object] | None = None) -> None:
+                 stored_token: Callable[[], object] | None = None, earlier: EarlierRuns | None = None) -> None:
         self.model = model
         self.target = target
         self.bus = bus
@@ -161,7 +162,7 @@ class Explorer:
             model=model, client=self.client, emit=self.emit, run_id=self.run_id, tagger=self.tagger,
             seed=self.seed, settings=settings, history=self.history, next_journey=self._next_journey,
             explored=lambda: self.explored, deadline=self._deadline, late=self._late, outages=self.outages,
-            claims=claims)
+            claims=claims, earlier=earlier)
         self.failures.carry(known)
         self.known_met: dict[str, None] = {}  # carried failures met again, in order
         self.rechecks = Rechecks(model=model, client=self.client, emit=self.emit, run_id=self.run_id,

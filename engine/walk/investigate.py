@@ -22,6 +22,7 @@ from engine import __version__
 from engine.events import Event, FailureFound, Notice
 from engine.export.script import build_script
 from engine.export.script_walk import Recorder, walk_script
+from engine.failures.earlier_runs import EarlierRuns
 from engine.failures.left_behind import SessionHistory
 from engine.failures.left_behind_experiment import LeftBehindExperiment, reset_target
 from engine.http.client import TargetClient
@@ -60,7 +61,7 @@ class Investigator:
                  tagger: Tagger, seed: int, settings: Any, history: SessionHistory,
                  next_journey: Callable[[], int], explored: Callable[[], int],
                  deadline: Callable[[], float | None], late: Callable[[], bool], outages: OutageWatch,
-                 claims: Claims | None = None) -> None:
+                 claims: Claims | None = None, earlier: EarlierRuns | None = None) -> None:
         self.model = model
         self.client = client
         self.emit = emit
@@ -69,6 +70,7 @@ class Investigator:
         self.seed = seed
         self.settings = settings  # ExploreSettings: shrink_budget, replays, reset
         self.history = history
+        self.earlier = earlier  # what earlier runs on the store left on the target (their clean-up ledger)
         self.next_journey = next_journey  # a new journey number, for every replay and walk
         self.explored = explored          # exploring journeys so far
         self.deadline = deadline
@@ -196,6 +198,13 @@ class Investigator:
         reset the target (engine.failures.left_behind_experiment). ``notes`` hears what the experiment showed."""
         fingerprint = failure.fingerprint.id
         suspected = self.history.left_behind(fingerprint, failure.steps)
+        if suspected is None and self.earlier is not None and self.history.failed_before_passing(fingerprint):
+            suspected = self.earlier.left_behind(failure.steps, first_failed_journey=failure.journey)
+            if suspected is not None:
+                notes.append("left-behind state is suspected from the store: an earlier run created data after "
+                             "the failing action last passed; not confirmed (an earlier run's journeys are not "
+                             "kept to re-create it)")
+            return suspected
         if suspected is None:
             return None
         candidates = self.history.candidates(fingerprint, failure.steps)
