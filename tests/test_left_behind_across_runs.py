@@ -100,3 +100,26 @@ def test_a_loan_an_earlier_run_left_on_the_library_is_traced_to_that_run(tmp_pat
     # The book's clean-up answered 204: nothing is open, and the evidence says the data is something
     # no clean-up covers (the loan), naming the first creating step after the board last passed.
     assert entry.state in ("cleaned", "open")
+
+
+def test_a_change_deployed_between_runs_is_not_blamed_on_an_earlier_runs_data(tmp_path):
+    """A first run on a fixed build leaves data (refused clean-ups); then a copy edit is deployed on the same
+    address. The second run meets the catalogue failing from its first call on a path that creates nothing,
+    but no earlier run met that failure: it is a content change, not left-behind state."""
+    model = ROOT / "models" / "shop.py"
+    fixed = DemoShop(bugs=("reviews_outlive_account",), seed=0)  # reviews stay: clean-ups refused, entries open
+    url, stop = start_in_thread(fixed)
+    port = int(url.rsplit(":", 1)[1])
+    try:
+        first, _ = explore(tmp_path, model, url, 1)
+    finally:
+        stop()
+    assert not failing_on(first, "browse_catalogue")
+    assert any(e.state == "open" for e in read_ledger(tmp_path / "store").entries.values())  # data was left
+    url, stop = start_in_thread(DemoShop(bugs=("delivery_note_copy",), seed=0), port=port)  # the deploy
+    try:
+        second, _ = explore(tmp_path, model, url, 2)
+    finally:
+        stop()
+    found = failing_on(second, "browse_catalogue")
+    assert len(found) == 1 and found[0]["kind"] == "content-change", [(f["kind"], f["left_behind"]) for f in found]

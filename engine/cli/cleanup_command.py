@@ -34,6 +34,7 @@ from engine.walk.sweep import Sweep, SweepOutcome, sweep_id
 
 __all__ = ["cleanup"]
 
+
 @attrs.frozen
 class _Sending:
     """How the sweep's requests go: the cap, the timeout, the credentials @model.cleanup_login may read."""

@@ -7,21 +7,23 @@ clean-ups were refused) left data on sees the action fail from its first call,
 with nothing of its own to blame. The store remembers the rest:
 
 - the steps table says when the failing action last passed on this target, in
-  any earlier run of the model;
-- the clean-up ledger lists what each run created after that (every registered
-  clean-up and ``step.created``), with its run, journey, step, actor and action,
-  and which of those were never removed.
+  any earlier run of the model, and the journeys table when a journey of an
+  earlier run first met the same failure after that: the same window as the
+  in-run rule, spread over runs. An earlier run that never met the failure
+  says nothing (a deploy between the runs is as likely a cause as data);
+- the clean-up ledger lists what runs created in that window (every
+  registered clean-up and ``step.created``), with its run, journey, step,
+  actor and action, and which of those were never removed.
 
-The suspect is the first entry still open after that last pass (nothing proved
-it removed), or else the first entry at all, as the in-run rule picks the first
-creating step with a failed clean-up, or else the first. The verdict is always
+The suspect is the first entry of the window still open (nothing proved it
+removed), or else the first entry, as the in-run rule picks the first creating
+step with a failed clean-up, or else the first. The verdict is always
 *suspected*: that run's journeys are not kept, so there is no setup to walk and
 no experiment to confirm it; ``journeys cleanup --run ID`` removes what is open.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from engine.errors import JourneysError
@@ -36,6 +38,11 @@ _LAST_PASS = """
     WHERE s.action = ? AND s.outcome = 'passed' AND r.target = ? AND r.model = ? AND s.run_id <> ?
     ORDER BY s.finished_at DESC LIMIT 1
 """
+_FIRST_FAILURE_AFTER = """
+    SELECT j.run_id, j.journey, epoch(j.finished_at) FROM journeys j JOIN runs_started r USING (run_id)
+    WHERE j.fingerprint = ? AND r.target = ? AND r.model = ? AND j.run_id <> ? AND epoch(j.finished_at) > ?
+    ORDER BY j.finished_at LIMIT 1
+"""
 
 
 class EarlierRuns:
@@ -46,24 +53,26 @@ class EarlierRuns:
         self.target = target
         self.model = model
         self.run_id = run_id
-        self.started = time.time()
 
-    def left_behind(self, steps: tuple[StepRecord, ...], *, first_failed_journey: int) -> LeftBehind | None:
+    def left_behind(self, fingerprint: str, steps: tuple[StepRecord, ...]) -> LeftBehind | None:
         """The earlier run's step that most likely left the data the path's last step fails on."""
         if any(step.created for step in steps):
             return None
         action = steps[-1].action
+        which = [self.target, self.model, self.run_id]
         try:
-            found = connect(str(self.store_root)).execute(
-                _LAST_PASS, [action, self.target, self.model, self.run_id]).fetchone()
+            connection = connect(str(self.store_root))
+            passed = connection.execute(_LAST_PASS, [action, *which]).fetchone()
+            failed = passed and connection.execute(_FIRST_FAILURE_AFTER, [fingerprint, *which, passed[2]]).fetchone()
         except JourneysError:  # no store yet: nothing earlier
             return None
-        if found is None:
-            return None  # it never passed here: nothing says data broke it
-        passed_run, passed_journey, passed_at = found
+        if not passed or not failed:
+            return None  # it never passed here, or no earlier run met it since: nothing says data broke it
+        (passed_run, passed_journey, passed_at), (failed_run, failed_journey, failed_at) = passed, failed
         ledger = read_ledger(self.store_root)
         window = sorted((entry for entry in ledger.entries.values()
-                         if entry.run_id != self.run_id and entry.registered_at < self.started
+                         if entry.run_id != self.run_id and entry.registered_at < failed_at
+                         and (entry.run_id, entry.journey) != (failed_run, failed_journey)
                          and ledger.runs.get(entry.run_id) is not None
                          and ledger.runs[entry.run_id].target == self.target
                          and (entry.registered_at > passed_at
@@ -73,18 +82,19 @@ class EarlierRuns:
             return None
         still_open = [entry for entry in window if entry.state == "open"]
         suspect = (still_open or window)[0]
+        window_text = (f"after {action} last passed (journey {passed_journey} of run {passed_run}) and before "
+                       f"it first failed the same way (journey {failed_journey} of run {failed_run})")
         if still_open:
             evidence = (f"{_what(suspect)} is still open in the clean-up ledger (nothing proved it removed); it is "
-                        f"the first open entry after {action} last passed (journey {passed_journey} of run "
-                        f"{passed_run}), {len(still_open)} open before this run started; "
+                        f"the first open entry {window_text}, {len(still_open)} open in that window; "
                         f"`journeys cleanup --run {suspect.run_id}` sends what is open")
         else:
-            evidence = (f"the first clean-up the ledger lists after {action} last passed (journey {passed_journey} "
-                        f"of run {passed_run}): {_what(suspect)}; every entry of that window was removed, so "
-                        f"the data may be something no clean-up covers ({len(window)} entries in the window)")
+            evidence = (f"the first clean-up the ledger lists {window_text}: {_what(suspect)}; every entry of that "
+                        f"window was removed, so the data may be something no clean-up covers ({len(window)} "
+                        "entries in the window)")
         return LeftBehind(run_id=suspect.run_id, journey=suspect.journey, step=suspect.step,
                           created_at=suspect.registered_at, evidence=evidence, last_passed_journey=passed_journey,
-                          first_failed_journey=first_failed_journey, actor=suspect.actor, action=suspect.action,
+                          first_failed_journey=failed_journey, actor=suspect.actor, action=suspect.action,
                           created_by=f"{suspect.method} {suspect.path}")
 
 

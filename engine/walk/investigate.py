@@ -199,11 +199,11 @@ class Investigator:
         fingerprint = failure.fingerprint.id
         suspected = self.history.left_behind(fingerprint, failure.steps)
         if suspected is None and self.earlier is not None and self.history.failed_before_passing(fingerprint):
-            suspected = self.earlier.left_behind(failure.steps, first_failed_journey=failure.journey)
+            suspected = self.earlier.left_behind(fingerprint, failure.steps)
             if suspected is not None:
                 notes.append("left-behind state is suspected from the store: an earlier run created data after "
-                             "the failing action last passed; not confirmed (an earlier run's journeys are not "
-                             "kept to re-create it)")
+                             "the failing action last passed and met this failure since; not confirmed (an "
+                             "earlier run's journeys are not kept to re-create it)")
             return suspected
         if suspected is None:
             return None
