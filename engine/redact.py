@@ -36,7 +36,7 @@ def is_secret_name(name: str) -> bool:
 def redact_headers(headers: dict[str, str]) -> dict[str, str]:
     redacted = {}
     for name, value in headers.items():
-        if name.lower() in SECRET_HEADERS:
+        if name.lower() in SECRET_HEADERS and not CREDENTIAL_MARKER.fullmatch(value.rpartition(" ")[2]):
             scheme, _, rest = value.partition(" ")
             redacted[name] = f"{scheme} {MASK}" if rest else MASK
         else:

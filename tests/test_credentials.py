@@ -13,9 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from demo_shop import start_in_thread
 from engine.store.reader import connect
 
 from .conftest import ROOT, ServedDemo, run_journeys
+from .library_app import Library
 
 MODEL = str(ROOT / "tests" / "shop_accounts_model.py")
 ACTORS = ("alice", "bob")
@@ -151,3 +153,34 @@ def test_a_project_file_variable_that_is_not_set_stops_explore_naming_the_key(tm
     assert "credentials.bob.password: the environment variable SHOP_BOB_PASSWORD is not set" in errors[0]
     check = run_journeys("config", "check", cwd=tmp_path, env_extra=env, env_remove=("SHOP_BOB_PASSWORD",))
     assert "NOT SET" in check.stdout  # config check says so too; export and report are not held up by it
+
+
+def test_members_of_a_library_sign_in_with_tokens_named_and_no_record_holds_one(tmp_path):
+    """The second target: bearer tokens as credentials (a header, not a body), on the test library."""
+    library = Library(bugs=("loan_owner",))
+    url, stop = start_in_thread(library)
+    try:
+        env = {}
+        for actor in ("ann", "ben"):
+            joined = httpx.post(f"{url}/api/members", json={"name": actor}).json()
+            env[f"LIB_{actor.upper()}_TOKEN"], env[f"LIB_{actor.upper()}_ID"] = joined["token"], joined["id"]
+        (tmp_path / "journeys.toml").write_text("\n".join(
+            f'[credentials.{actor}]\ntoken = "LIB_{actor.upper()}_TOKEN"\nmember_id = "LIB_{actor.upper()}_ID"\n'
+            for actor in ("ann", "ben")), encoding="utf-8")
+        run = run_journeys("explore", str(ROOT / "tests" / "library_members_model.py"), "--target", url,
+                           "--journeys", "30", "--seed", "3", "--store", "store", "--json", "report.json",
+                           "--no-examples-db", cwd=tmp_path, env_extra=env)
+        assert run.returncode == 1, run.stderr[-3000:]
+        report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+        assert [f["fingerprint"]["check"] for f in report["failures"]] == ["a loan is visible to its borrower only"]
+        tokens = [env["LIB_ANN_TOKEN"], env["LIB_BEN_TOKEN"]]
+        written = everything_written(tmp_path, tmp_path / "store") + run.stdout + run.stderr
+        assert not any(token in written for token in tokens)
+        reproduction = next((tmp_path / "reproductions").glob("test_view_loan_*.py"))
+        assert re.search(r"secret\('LIB_(ANN|BEN)_TOKEN'\)", reproduction.read_text(encoding="utf-8"))
+        assert run_pytest(reproduction, url, env).returncode == 1  # as the same members, while the bug is there
+        library.bugs = ()  # the fix deployed: same members, same tokens
+        fixed = run_pytest(reproduction, url, env)
+        assert fixed.returncode == 0, fixed.stdout[-2000:]
+    finally:
+        stop()

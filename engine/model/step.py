@@ -24,18 +24,21 @@ from engine.http.session import ApiKey, Basic, Bearer, CustomAuth, Session
 from engine.walk.memory import Memory
 
 if TYPE_CHECKING:
+    from engine.redact import FieldMasks
     from engine.walk.journey import JourneyRunner
 
 __all__ = ["StepContext", "InvariantCheck", "CleanupHandle", "StepAborted", "session_auth"]
 
 
-def credential_header(session: Session, given: dict[str, str], journey: int):
+def credential_header(session: Session, given: dict[str, str], journey: int, masks: FieldMasks | None = None):
     """The header the actor's credentials add to a request: (name, value sent, value recorded,
     how an export rebuilds it, links); None when there is none or the model set that header itself.
 
     A Bearer token is recorded as sent (the store masks it; its link rebuilds it from the response
     that handed it out); a Basic password and an API key are masked already here, so no record
-    ever holds them; an export takes them from ``JOURNEYS_SECRET_<NAME>``.
+    ever holds them; an export takes them from ``JOURNEYS_SECRET_<NAME>``. An API key that is an
+    actor's credential (``step.credential``) is recorded as its marker, ``${VARIABLE}``, and read
+    from that variable again by the exports (a Bearer token that is one is hidden so by the client).
     """
     added = session.auth_header()
     if added is None or any(name.lower() == added[0].lower() for name in given):
@@ -49,7 +52,8 @@ def credential_header(session: Session, given: dict[str, str], journey: int):
         links = list(links_in(credentials.user, ("auth", "user"), journey))
         return name, value, "Basic ***", {"basic": {"user": plain(credentials.user)}}, links
     links = list(links_in(credentials.value, ("headers", name), journey))
-    return name, value, "***", {"header": name}, links
+    hidden = masks.hide(value) if masks is not None else value  # an actor's credential: its variable's name
+    return name, value, hidden if hidden != value else "***", {"header": name}, links
 
 
 class CleanupHandle:
@@ -124,7 +128,7 @@ class StepContext:
         links = [*links_in(path_vars, ("path",), runner.token), *links_in(json, ("json",), runner.token),
                  *links_in(params, ("params",), runner.token), *links_in(sent_headers, ("headers",), runner.token)]
         recorded_headers, auth = dict(sent_headers), None
-        added = credential_header(session, sent_headers, runner.token)
+        added = credential_header(session, sent_headers, runner.token, runner.client.masks)
         if added is not None:
             name, value, recorded, auth, auth_links = added
             sent_headers[name], recorded_headers[name] = value, recorded
@@ -216,10 +220,13 @@ class StepContext:
         session = runner.sessions[self.actor]
         links = list(links_in(path_vars, ("path",), runner.token))
         headers, recorded_headers, auth = {}, {}, None
-        added = credential_header(session, {}, runner.token)
+        added = credential_header(session, {}, runner.token, runner.client.masks)
         if added is not None:
             name, value, recorded, auth, auth_links = added
-            headers[name], recorded_headers[name] = value, "Bearer ***" if recorded.startswith("Bearer ") else recorded
+            hidden = runner.client.masks.hide(value)  # an actor's credential keeps its variable's name
+            headers[name] = value
+            recorded_headers[name] = (hidden if hidden != value
+                                      else "Bearer ***" if recorded.startswith("Bearer ") else recorded)
             links += auth_links
         self.cleanup_requests.append({"method": method, "template": template, "path_vars": plain(path_vars),
                                       "headers": recorded_headers, "links": links, "auth": auth,
