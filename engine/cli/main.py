@@ -49,6 +49,7 @@ from engine.store.remote import is_remote, remote_store
 from engine.store.report import print_cleanups, print_report, print_table
 from engine.failures.stored import fixed_failures, known_failures, stored_failures_token, stored_known_failures
 from engine.walk.coverage import UNBOUNDED_JOURNEYS
+from engine.walk.heap import settle_allocators
 from engine.walk.explorer import ExploreSettings, Explorer, default_user_agent
 
 __all__ = ["main", "cli"]
@@ -167,6 +168,7 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
             examples_db, no_examples_db, json_path, demo_bugs, store, no_store, mirror, workers, worker, shard,
             group, redis_url, strategy, until, credentials, **alerting) -> None:
     """Explore MODEL (a .py file under models/, or the project file's model) against --target."""
+    settle_allocators()  # a run of days keeps a level footprint (engine.walk.heap)
     if model_spec is None:
         raise click.UsageError(f"give MODEL (a model file), or set model = \"models/....py\" in {DEFAULT_PROJECT}")
     if worker is not None:

@@ -52,6 +52,7 @@ from engine.walk.journey import JourneyRunner, ReplayedJourney, StepFailure, Tag
 from engine.walk.known_refresh import REFRESH_EVERY_S, KnownRefresh
 from engine.failures.earlier_runs import EarlierRuns
 from engine.failures.left_behind import SessionHistory
+from engine.walk.heap import release_freed_memory
 from engine.walk.coverage import Coverage, parse_until
 from engine.walk.machine import compile_machine
 from engine.walk.must_walk import MustWalks
@@ -373,6 +374,7 @@ class Explorer:
             raise
         except BaseException as raised:  # noqa: BLE001 - every Hypothesis outcome is handled
             self.notes.after_round(number, raised)
+        release_freed_memory()  # the round's search is gone: its pages go back, not into a growing heap
 
 
 def default_user_agent(run_id: str) -> str:
