@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -57,18 +58,25 @@ def test_a_run_with_a_store_keeps_its_heartbeat_as_a_row_of_the_store(tmp_path):
     store = tmp_path / "store"
     try:
         run = subprocess.Popen([sys.executable, "-m", "engine.cli", "explore", str(ROOT / "tests" / "library_model.py"),
-                                "--target", url, "--forever", "--duration", "8s", "--no-examples-db",
+                                "--target", url, "--forever", "--duration", "12s", "--no-examples-db",
                                 "--store", str(store), "--heartbeat-every", "1s"],
                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        seen = []
+        seen, report = [], None
         while run.poll() is None:
             if (store / "heartbeats").is_dir():
                 seen += connect(str(store)).execute("SELECT beat_at, steps, state FROM heartbeats").fetchall()
+                if report is None and len(seen) >= 3:  # what `journeys report` says of a run still going
+                    report = subprocess.Popen([sys.executable, "-m", "engine.cli", "report", "--store", str(store)],
+                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                              env={**os.environ, "COLUMNS": "200"})
             time.sleep(0.7)
         out, err = run.communicate()
+        said, complaint = report.communicate(timeout=60) if report is not None else ("", "")
     finally:
         stop()
     assert run.returncode == 0, err[-2000:]
+    assert report is not None and report.returncode == 0, complaint
+    assert "Runs without an end" in said and "beating" in said, said
     exploring = {at for at, _, state in seen if state == "exploring"}
     assert len(exploring) >= 4, seen  # it beat about every second while it explored
     assert [steps for _, steps, _ in seen] == sorted(steps for _, steps, _ in seen)

@@ -121,6 +121,7 @@ def print_report(connection: duckdb.DuckDBPyConnection, since_s: float, console:
     if not count:
         console.print("No runs in this period; try a longer --since.")
         return
+    print_unended(connection, since_s, console)
     days = data["days"]
     trend = f"per day {days[0]:%m-%d}..{days[-1]:%m-%d}"
     print_table(["fingerprint", "failure", "status", "kind", "lifecycle", "first seen", "last seen", "hits",
@@ -129,6 +130,22 @@ def print_report(connection: duckdb.DuckDBPyConnection, since_s: float, console:
     print_table(["action", "steps", "p50 ms", "p95 ms", "p99 ms", "max ms"], data["slow"],
                 title="Slowest actions (by p95 latency)", console=console)
     print_coverage(data, console)
+
+
+def print_unended(connection: duckdb.DuckDBPyConnection, since_s: float, console: Console) -> None:
+    """The period's runs without an end, by their last heartbeat: still beating, or silent (killed, or stuck)
+    for more than three beats."""
+    since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=since_s)
+    rows = connection.execute("""
+        SELECT r.run_id, h.host, h.pid, h.beat_at, h.state, h.steps,
+               CASE WHEN h.beat_at IS NULL THEN 'no heartbeat'
+                    WHEN h.beat_at >= now() - 3 * h.every_s * INTERVAL 1 SECOND THEN 'beating'
+                    ELSE 'silent' END AS pulse
+        FROM runs r LEFT JOIN heartbeats h USING (run_id)
+        WHERE r.status = 'incomplete' AND r.started_at >= ? ORDER BY r.started_at""", [since]).fetchall()
+    if rows:
+        print_table(["run", "host", "pid", "last beat", "state", "steps", "pulse"], rows, console=console,
+                    title="Runs without an end (a silent one was killed or is stuck)")
 
 
 def print_coverage(data: dict, console: Console, shown: int = 30) -> None:
