@@ -9,6 +9,10 @@ measured side by side in soaks of the same length, hold it level:
 - at most two malloc arenas (glibc makes up to 8 per core, one per thread that
   allocates: the store's flush thread, the heartbeat, the alert sender, each
   keeping its own free pages);
+- a fixed mmap threshold of 1 MiB: glibc raises it as large blocks are freed,
+  after which the store's merges (row groups of several MB, at ever longer
+  intervals) take their buffers from the heap and leave it larger, a step up
+  in resident size at each bigger merge;
 - Arrow's buffers (the store's Parquet segments) from the system allocator, not
   from a pool of its own that keeps what it once held;
 - after each round (a fresh Hypothesis search whose objects are all freed), a
@@ -25,7 +29,9 @@ import gc
 
 __all__ = ["settle_allocators", "release_freed_memory"]
 
-_M_ARENA_MAX = -8  # mallopt's parameter number in glibc's malloc.h
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter numbers in glibc's malloc.h
+_M_ARENA_MAX = -8
+MMAP_THRESHOLD = 1 << 20  # a block this large is mapped for itself, and unmapped when freed
 
 
 def _libc():
@@ -39,11 +45,13 @@ _LIBC = _libc()
 
 
 def settle_allocators(arenas: int = 2) -> None:
-    """At most ``arenas`` malloc arenas, and Arrow on the system allocator; call before threads start."""
+    """At most ``arenas`` malloc arenas, a fixed mmap threshold, and Arrow on the system allocator;
+    call before threads start."""
     mallopt = getattr(_LIBC, "mallopt", None)
     if mallopt is not None:
         mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
         mallopt(_M_ARENA_MAX, arenas)
+        mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
     try:
         import pyarrow
     except ImportError:
