@@ -15,8 +15,8 @@ measured side by side in soaks of the same length, hold it level:
   in resident size at each bigger merge;
 - Arrow's buffers (the store's Parquet segments) from the system allocator, not
   from a pool of its own that keeps what it once held;
-- after each round (a fresh Hypothesis search whose objects are all freed), a
-  collection and ``malloc_trim(0)``, which hands the free pages back.
+- after each round (a fresh Hypothesis search whose objects are all freed),
+  ``malloc_trim(0)``, which hands the free pages back.
 
 On a C library without these calls (musl, macOS) nothing is changed.
 """
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import gc
 
 __all__ = ["settle_allocators", "release_freed_memory"]
 
@@ -60,8 +59,10 @@ def settle_allocators(arenas: int = 2) -> None:
 
 
 def release_freed_memory() -> None:
-    """Collect the round's cycles, then return the heap's free pages (a few ms, once a round)."""
-    gc.collect()
+    """Return the heap's free pages (a few ms, once a round).
+
+    No ``gc.collect()`` first: a full collection runs Python callbacks (Hypothesis times every
+    collection), and a second Ctrl-C landing in one printed a traceback instead of stopping at once."""
     trim = getattr(_LIBC, "malloc_trim", None)
     if trim is not None:
         trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
