@@ -87,3 +87,17 @@ def test_a_run_with_a_store_keeps_its_heartbeat_as_a_row_of_the_store(tmp_path):
     assert steps == connection.execute("SELECT count(*) FROM steps WHERE run_id = ?", [run_id]).fetchone()[0]
     assert journeys == connection.execute("SELECT count(*) FROM journeys WHERE run_id = ? AND phase = 'explore'",
                                           [run_id]).fetchone()[0]
+
+
+def test_the_beat_thread_and_the_final_beat_never_write_over_each_other(tmp_path):
+    """Both wrote the same temporary file: a worker of --workers (beating every second) once exited 2 with
+    'Heartbeat failed on RunFinished: FileNotFoundError' when the two met."""
+    from engine.cli.heartbeat import Heartbeat
+
+    beat = Heartbeat(tmp_path / "beat.json", tmp_path / "store" / "beat.json", every_s=0.0005)
+    try:
+        for _ in range(3000):  # the walk's thread writing (as on RunFinished) while the beat thread does
+            beat._write()
+    finally:
+        beat.close()
+    assert json.loads((tmp_path / "store" / "beat.json").read_text(encoding="utf-8"))["every_s"] == 0.0005

@@ -45,6 +45,7 @@ class Heartbeat:
                                       "pid": os.getpid()}
         self.started = time.monotonic()
         self._lock = threading.Lock()
+        self._writing = threading.Lock()  # the beat thread and the final beat must not share a temporary
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="journeys-heartbeat", daemon=True)
         self._write()  # a bad path fails here, before the run starts, as an OSError
@@ -88,14 +89,15 @@ class Heartbeat:
                 pass  # a full disk must not stop the run; the stale heartbeat says something is wrong
 
     def _write(self) -> None:
-        with self._lock:
-            uptime = time.monotonic() - self.started
-            document = {**self.state, "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                        "uptime_s": round(uptime, 1),
-                        "steps_per_s": round(self.state["steps"] / uptime, 1) if uptime > 0 else 0.0}
-        for path in self.paths:
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-            temporary = f"{path}.{os.getpid()}.tmp"
-            with open(temporary, "w", encoding="utf-8") as handle:
-                json.dump(document, handle, indent=1)
-            os.replace(temporary, path)
+        with self._writing:  # one writer at a time, and the last one to write has the latest counts
+            with self._lock:
+                uptime = time.monotonic() - self.started
+                document = {**self.state, "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                            "uptime_s": round(uptime, 1),
+                            "steps_per_s": round(self.state["steps"] / uptime, 1) if uptime > 0 else 0.0}
+            for path in self.paths:
+                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+                temporary = f"{path}.{os.getpid()}.tmp"
+                with open(temporary, "w", encoding="utf-8") as handle:
+                    json.dump(document, handle, indent=1)
+                os.replace(temporary, path)
