@@ -22,8 +22,7 @@ from typing import Any
 import attrs
 
 from engine.records import CheckRecord, Failure, StepRecord
-from engine.http.credentials import MARKER
-from engine.redact import is_secret_name
+from engine.redact import CREDENTIAL_MARKER, is_secret_name
 
 __all__ = ["Ref", "Tag", "Secret", "Text", "BasicAuth", "ScriptRequest", "ScriptCheck", "ScriptStep", "Script",
            "build_script", "RUN_TIME", "EVALUATED_KINDS", "SECRET_PREFIX"]
@@ -261,12 +260,13 @@ class _Builder:
 
     def _tagged(self, text: str) -> Any:
         """Test-data tags as ``Tag`` and credentials' markers (``${VARIABLE}``) as ``Secret``."""
-        marked = "${" in text and MARKER.search(text)
+        marked = "${" in text and CREDENTIAL_MARKER.search(text)
         if not marked and (self.tag_pattern is None or not self.tag_pattern.search(text)):
             return text
-        if marked and MARKER.fullmatch(text):
+        if marked and CREDENTIAL_MARKER.fullmatch(text):
             return _credential(text)
-        pattern = MARKER if self.tag_pattern is None else re.compile(f"{MARKER.pattern}|{self.tag_pattern.pattern}")
+        pattern = (CREDENTIAL_MARKER if self.tag_pattern is None
+                   else re.compile(f"{CREDENTIAL_MARKER.pattern}|{self.tag_pattern.pattern}"))
         parts: list[Any] = []
         position = 0
         for match in pattern.finditer(text):
@@ -302,11 +302,12 @@ class _Builder:
 
 
 def _is_secret(key: Any, value: Any) -> bool:
-    return isinstance(key, str) and isinstance(value, str) and is_secret_name(key) and not MARKER.fullmatch(value)
+    return (isinstance(key, str) and isinstance(value, str) and is_secret_name(key)
+            and not CREDENTIAL_MARKER.fullmatch(value))
 
 
 def _credential(marker: str) -> Secret:
-    variable = MARKER.fullmatch(marker).group(1)
+    variable = CREDENTIAL_MARKER.fullmatch(marker).group(1)
     return Secret(variable.lower(), env=variable)
 
 

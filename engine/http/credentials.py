@@ -21,13 +21,11 @@ import re
 from collections.abc import Iterable, Mapping
 
 from engine.errors import ConfigError
-from engine.redact import CREDENTIAL_MARKER
 
-__all__ = ["Credentials", "parse_credential", "MARKER"]
+__all__ = ["Credentials", "parse_credential"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-MARKER = CREDENTIAL_MARKER  # what a record keeps where a credential was
 
 
 def parse_credential(spec: str) -> tuple[str, str, str]:
@@ -55,9 +53,6 @@ class Credentials:
 
     def __bool__(self) -> bool:
         return bool(self.variables)
-
-    def specs(self) -> tuple[str, ...]:
-        return tuple(f"{actor}.{name}={variable}" for (actor, name), variable in self.variables.items())
 
     def check(self, actors: Iterable[str], *, model: str) -> None:
         """Every actor named is one of the model's, and every variable is set (ConfigError, one line)."""
