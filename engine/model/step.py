@@ -36,24 +36,24 @@ def credential_header(session: Session, given: dict[str, str], journey: int, mas
 
     A Bearer token is recorded as sent (the store masks it; its link rebuilds it from the response
     that handed it out); a Basic password and an API key are masked already here, so no record
-    ever holds them; an export takes them from ``JOURNEYS_SECRET_<NAME>``. An API key that is an
-    actor's credential (``step.credential``) is recorded as its marker, ``${VARIABLE}``, and read
-    from that variable again by the exports (a Bearer token that is one is hidden so by the client).
+    ever holds them; an export takes them from ``JOURNEYS_SECRET_<NAME>``. A token or an API key
+    that is an actor's credential (``step.credential``) is recorded as its marker, ``${VARIABLE}``
+    (``masks.hide``), and read from that variable again by the exports.
     """
     added = session.auth_header()
     if added is None or any(name.lower() == added[0].lower() for name in given):
         return None
     name, value = added
+    hidden = masks.hide(value) if masks is not None else value  # an actor's credential: its variable's name
     credentials = session.credentials
     if isinstance(credentials, Bearer):
         links = [dict(link, prefix="Bearer ") for link in links_in(credentials.token, ("headers", name), journey)]
-        return name, value, value, None, links
+        return name, value, hidden, None, links
     if isinstance(credentials, Basic):
         links = list(links_in(credentials.user, ("auth", "user"), journey))
         return name, value, "Basic ***", {"basic": {"user": plain(credentials.user)}}, links
     links = list(links_in(credentials.value, ("headers", name), journey))
-    hidden = masks.hide(value) if masks is not None else value  # an actor's credential: its variable's name
-    return name, value, hidden if hidden != value else "***", {"header": name}, links
+    return name, value, hidden if hidden is not value else "***", {"header": name}, links
 
 
 class CleanupHandle:
@@ -223,10 +223,10 @@ class StepContext:
         added = credential_header(session, {}, runner.token, runner.client.masks)
         if added is not None:
             name, value, recorded, auth, auth_links = added
-            hidden = runner.client.masks.hide(value)  # an actor's credential keeps its variable's name
+            # A token as sent is masked here (clean-ups are not recorded through the client); a
+            # credential's marker is no secret.
             headers[name] = value
-            recorded_headers[name] = (hidden if hidden != value
-                                      else "Bearer ***" if recorded.startswith("Bearer ") else recorded)
+            recorded_headers[name] = "Bearer ***" if recorded is value and value.startswith("Bearer ") else recorded
             links += auth_links
         self.cleanup_requests.append({"method": method, "template": template, "path_vars": plain(path_vars),
                                       "headers": recorded_headers, "links": links, "auth": auth,
