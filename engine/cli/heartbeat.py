@@ -95,9 +95,15 @@ class Heartbeat:
                 document = {**self.state, "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                             "uptime_s": round(uptime, 1),
                             "steps_per_s": round(self.state["steps"] / uptime, 1) if uptime > 0 else 0.0}
-            for path in self.paths:
-                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-                temporary = f"{path}.{os.getpid()}.tmp"
-                with open(temporary, "w", encoding="utf-8") as handle:
-                    json.dump(document, handle, indent=1)
-                os.replace(temporary, path)
+            failed: OSError | None = None
+            for path in self.paths:  # one that cannot be written does not hold up the others
+                try:
+                    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+                    temporary = f"{path}.{os.getpid()}.tmp"
+                    with open(temporary, "w", encoding="utf-8") as handle:
+                        json.dump(document, handle, indent=1)
+                    os.replace(temporary, path)
+                except OSError as error:
+                    failed = failed or error
+            if failed is not None:
+                raise failed

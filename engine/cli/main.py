@@ -229,20 +229,22 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
     bus = EventBus([writer, view])
     if json_path:
         bus.subscribe(JsonReport(json_path))
+    # One heartbeat per interval: --heartbeat FILE, and the run's row of the store's heartbeats view
+    # (a worker of --workers beats its file every second for its parent, its row every 30 s).
+    beats: dict[float, list] = {}
     if heartbeat_path:
-        try:
-            bus.subscribe(Heartbeat(heartbeat_path, every_s=heartbeat_every))
-        except OSError as error:
-            opened.close()
-            fail(ConfigError(f"cannot write the heartbeat file {heartbeat_path!r}: {error.strerror or error}"))
+        beats.setdefault(heartbeat_every, []).append(heartbeat_path)
     if not no_store:
-        # The run's row of the store's heartbeats view (a worker of --workers beats for its parent at 1s).
         every = STORE_BEAT_S if worker is not None and not worker.shard else heartbeat_every
+        beats.setdefault(every, []).append(heartbeats_dir(store_path(store)) / f"{run_id}.json")
+    for every, paths in beats.items():
         try:
-            bus.subscribe(Heartbeat(heartbeats_dir(store_path(store)) / f"{run_id}.json", every_s=every))
+            bus.subscribe(Heartbeat(*paths, every_s=every))
         except OSError as error:
             opened.close()
-            fail(ConfigError(f"cannot write to the store at {str(store_path(store))!r}: {error.strerror or error}"))
+            fail(ConfigError(f"cannot write the heartbeat file {str(error.filename or paths[0])!r}: "
+                             f"{error.strerror or error}"))
+    if not no_store:
         try:
             store_writer = StoreWriter(store_path(store), mirror=mirror)
             if store_writer.mirror is not None:
