@@ -168,7 +168,7 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
             examples_db, no_examples_db, json_path, demo_bugs, store, no_store, mirror, workers, worker, shard,
             group, redis_url, strategy, until, credentials, **alerting) -> None:
     """Explore MODEL (a .py file under models/, or the project file's model) against --target."""
-    settle_allocators()  # a run of days keeps a level footprint (engine.walk.heap)
+    settle_allocators()  # a long run's heap creeps less (engine.walk.heap)
     if model_spec is None:
         raise click.UsageError(f"give MODEL (a model file), or set model = \"models/....py\" in {DEFAULT_PROJECT}")
     if worker is not None:

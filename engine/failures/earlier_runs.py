@@ -62,10 +62,13 @@ class EarlierRuns:
         which = [self.target, self.model, self.run_id]
         try:
             connection = connect(str(self.store_root))
-            passed = connection.execute(_LAST_PASS, [action, *which]).fetchone()
-            failed = passed and connection.execute(_FIRST_FAILURE_AFTER, [fingerprint, *which, passed[2]]).fetchone()
         except JourneysError:  # no store yet: nothing earlier
             return None
+        try:
+            passed = connection.execute(_LAST_PASS, [action, *which]).fetchone()
+            failed = passed and connection.execute(_FIRST_FAILURE_AFTER, [fingerprint, *which, passed[2]]).fetchone()
+        finally:
+            connection.close()
         if not passed or not failed:
             return None  # it never passed here, or no earlier run met it since: nothing says data broke it
         (passed_run, passed_journey, passed_at), (failed_run, failed_journey, failed_at) = passed, failed

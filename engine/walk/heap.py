@@ -34,24 +34,26 @@ _M_ARENA_MAX = -8
 MMAP_THRESHOLD = 1 << 20  # a block this large is mapped for itself, and unmapped when freed
 
 
-def _libc():
+def _libc_function(name: str, argtypes: list):
+    """``name`` of the C library with its argument types, or None where there is no such call."""
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    except OSError:
+        function = getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), name)
+    except (OSError, AttributeError):
         return None
+    function.argtypes, function.restype = argtypes, ctypes.c_int
+    return function
 
 
-_LIBC = _libc()
+_MALLOPT = _libc_function("mallopt", [ctypes.c_int, ctypes.c_int])
+_MALLOC_TRIM = _libc_function("malloc_trim", [ctypes.c_size_t])
 
 
 def settle_allocators(arenas: int = 2) -> None:
     """At most ``arenas`` malloc arenas, a fixed mmap threshold, and Arrow on the system allocator;
     call before threads start."""
-    mallopt = getattr(_LIBC, "mallopt", None)
-    if mallopt is not None:
-        mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-        mallopt(_M_ARENA_MAX, arenas)
-        mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+    if _MALLOPT is not None:
+        _MALLOPT(_M_ARENA_MAX, arenas)
+        _MALLOPT(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
     try:
         import pyarrow
     except ImportError:
@@ -64,7 +66,5 @@ def release_freed_memory() -> None:
 
     No ``gc.collect()`` first: a full collection runs Python callbacks (Hypothesis times every
     collection), and a second Ctrl-C landing in one printed a traceback instead of stopping at once."""
-    trim = getattr(_LIBC, "malloc_trim", None)
-    if trim is not None:
-        trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
-        trim(0)
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
