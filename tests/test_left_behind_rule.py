@@ -124,3 +124,22 @@ def test_a_creation_older_than_the_journeys_kept_whole_is_named_by_what_it_sent(
     assert (request.method, request.path, request.json, request.status) == ("POST", "/api/reviews",
                                                                              {"text": "hello"}, 201)
     assert request.response_json is None and request.response_text == ""  # not kept for days
+
+
+def test_creating_steps_are_kept_packed_by_the_chunk_and_forgotten_oldest_first():
+    """Thousands of creating steps: the bound holds (whole chunks are dropped), the latest ones are
+    all there in order, and a step from a packed chunk comes back as it was sent."""
+    from engine.failures.left_behind import CREATIONS_PER_CHUNK, _CreationLog
+
+    keep = 3 * CREATIONS_PER_CHUNK + 5
+    log = _CreationLog(keep)
+    made = 10 * CREATIONS_PER_CHUNK + 7
+    for number in range(made):
+        log.append(number, number, 0, step(0, f"create_{number}", cleanups=1), float(number))
+    kept = list(log)
+    assert keep <= len(kept) <= keep + 2 * CREATIONS_PER_CHUNK
+    assert [c.sequence for c in kept] == list(range(made - len(kept), made))  # the latest, in order
+    oldest, newest = kept[0], kept[-1]
+    assert not isinstance(oldest.chunk.steps, list)  # a full chunk is packed
+    assert (oldest.step.action, oldest.at) == (f"create_{oldest.sequence}", float(oldest.sequence))
+    assert newest.step.action == f"create_{made - 1}"
