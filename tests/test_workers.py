@@ -123,3 +123,20 @@ def test_the_project_file_can_ask_for_workers(tmp_path):
     assert result.returncode in (0, 1), result.stdout[-2000:] + result.stderr[-2000:]
     runs = json.loads((tmp_path / "r.json").read_text())["runs"]
     assert [r["journeys"] for r in runs] == [10, 10] and [r["seed"] for r in runs] == [8, 9]
+
+
+def test_workers_without_a_store_leave_no_folder_behind(tmp_path):
+    """--no-store: the workers' reports and heartbeats live in a temporary folder, removed at the end."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    url, stop = start_in_thread(Library())
+    try:
+        result = run_journeys("explore", str(ROOT / "tests" / "library_model.py"), "--target", url,
+                              "--workers", "2", "--journeys", "6", "--seed", "3", "--no-store",
+                              "--no-examples-db", "--json", "r.json", cwd=tmp_path, env_extra={"TMPDIR": str(scratch)})
+    finally:
+        stop()
+    assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-3000:]
+    assert len(json.loads((tmp_path / "r.json").read_text())["runs"]) == 2  # the workers did report
+    assert not (tmp_path / "journeys-store").exists()
+    assert list(scratch.iterdir()) == []

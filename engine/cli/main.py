@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import sys
 import tempfile
@@ -206,10 +207,17 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
         fail(error)
     if workers > 1:
         opened.close()
-        folder = (store_path(store) if not no_store else Path(tempfile.mkdtemp(prefix="journeys-"))) / "workers" / run_id
-        sys.exit(run_workers(workers, sys.argv[1:], seed=seed if seed is not None else random.randrange(2**31),
-                             folder=folder, journeys=journeys, forever=forever, duration=duration, out_dir=out_dir,
-                             json_path=json_path, heartbeat=heartbeat_path, shard=worker))
+        # Without a store the workers' reports and heartbeats go to a folder of their own, removed after.
+        scratch = Path(tempfile.mkdtemp(prefix="journeys-")) if no_store else None
+        try:
+            code = run_workers(workers, sys.argv[1:], seed=seed if seed is not None else random.randrange(2**31),
+                               folder=(scratch or store_path(store)) / "workers" / run_id, journeys=journeys,
+                               forever=forever, duration=duration, out_dir=out_dir, json_path=json_path,
+                               heartbeat=heartbeat_path, shard=worker)
+        finally:
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+        sys.exit(code)
     settings = ExploreSettings(journeys=journeys, max_steps=max_steps, seed=seed, duration_s=duration,
                                replays=replays, database=None if no_examples_db else (
                                    worker.examples_database(examples_db) if worker else examples_db),
