@@ -277,7 +277,10 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
     if forever:
         try:
             connection = connect(shared)
-            known, fixed = tuple(known_failures(connection, model.name)), fixed_failures(connection)
+            try:
+                known, fixed = tuple(known_failures(connection, model.name)), fixed_failures(connection)
+            finally:
+                connection.close()  # read once; a days-long run does not keep a database open for it
         except JourneysError:
             pass  # a store with nothing in it yet
     explorer = Explorer(model, opened, bus, settings, rate_cap=rate_cap, known=known, fixed=fixed,
