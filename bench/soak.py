@@ -29,6 +29,15 @@ Not part of the test suite. Run from the repository root:
     .venv/bin/python bench/soak.py                                  # 60 minutes at 50/s
     .venv/bin/python bench/soak.py --duration 3m --sample-every 20s
     .venv/bin/python bench/soak.py --duration 8h --rate 20/s --bugs --keep
+    .venv/bin/python bench/soak.py --probe      # and what the memory is made of, each minute
+
+``--probe`` puts ``bench/soak_probe`` on the explore process's ``PYTHONPATH``: its
+``sitecustomize`` samples, from inside, the resident anonymous memory and the
+resident pages of mapped files (shared libraries' code, paged in as it is first
+run), glibc's heap in use and held free (``mallinfo2``), Python's allocated
+blocks and the objects the garbage collector tracks; the soak prints them as a
+second table. It tells a leak (heap in use, blocks, objects rising) from
+fragmentation (free heap rising) from code being paged in (file pages rising).
 """
 
 from __future__ import annotations
@@ -143,6 +152,35 @@ def slope_mb_per_hour(points: list[tuple[float, float]]) -> float | None:
     return sum((t - mean_t) * (r - mean_r) for t, r in points) / var * 3600
 
 
+PROBE_COLUMNS = (("rss", "RSS"), ("rss_anon", "anon"), ("rss_file", "file"), ("heap_used", "heap used"),
+                 ("heap_free", "heap free"), ("heap_mmapped", "of it mmapped"), ("py_arenas", "Python arenas"),
+                 ("py_used", "of it used"), ("py_blocks", "Python blocks"),
+                 ("gc_objects", "gc objects"))
+
+
+def print_probe(path: Path) -> None:
+    """The probe's lines as a table: MB but for the two counts."""
+    try:
+        lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except (OSError, ValueError) as error:
+        print(f"soak: no probe lines ({error})")
+        return
+    header = ("minute", *(label for _, label in PROBE_COLUMNS))
+    rows = [(f"{line['t'] / 60:.1f}", *(_cell(line.get(key)) for key, _ in PROBE_COLUMNS)) for line in lines]
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
+    print()
+    print("probe (MB, from inside the explore process):")
+    print("  ".join(cell.rjust(width) for cell, width in zip(header, widths)))
+    for row in rows:
+        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths)))
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,}" if isinstance(value, int) else f"{value:.1f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=seconds, default=seconds("60m"),
@@ -152,6 +190,8 @@ def main() -> None:
                         help="time between two RSS samples (default 60s)")
     parser.add_argument("--bugs", action=argparse.BooleanOptionalAction, default=False,
                         help="serve the demo with its seeded bugs (default --no-bugs: a fixed build)")
+    parser.add_argument("--probe", action="store_true",
+                        help="sample what the explore process's memory is made of, from inside (bench/soak_probe)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (store, logs) and say where")
     args = parser.parse_args()
 
@@ -165,12 +205,18 @@ def main() -> None:
     server, url = start_demo(args.bugs, server_log)
     explore = None
     samples: list[tuple[float, float, int | None]] = []  # (seconds since start, RSS MB, steps)
+    environment = dict(os.environ)
+    if args.probe:
+        probe_dir = str(ROOT / "bench" / "soak_probe")
+        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [probe_dir, environment.get("PYTHONPATH")]))
+        environment["JOURNEYS_SOAK_PROBE"] = str(work / "probe.jsonl")
+        environment["JOURNEYS_SOAK_PROBE_EVERY"] = str(args.sample_every)
     try:
         explore = subprocess.Popen(journeys_command(
             "explore", MODEL, "--target", url, "--forever", "--duration", f"{args.duration:.0f}s",
             "--rate", args.rate, "--store", str(store), "--out", str(work / "reproductions"),
             "--no-examples-db", "--heartbeat", str(heartbeat), "--heartbeat-every", "5s"),
-            cwd=ROOT, stdout=explore_log, stderr=subprocess.STDOUT)
+            cwd=ROOT, stdout=explore_log, stderr=subprocess.STDOUT, env=environment)
         started = time.monotonic()
         print(f"soak: demo at {url} (pid {server.pid}), explore pid {explore.pid}, folder {work}", flush=True)
         next_sample = started + args.sample_every
@@ -238,6 +284,8 @@ def main() -> None:
         print(f"steps: {final_steps} in {ran_s / 60:.1f} min ({final_steps / ran_s:.1f} steps/s overall)")
     print(f"store on disk: {size / 2**20:.1f} MB after {ran_s / 60:.1f} min = {size / hours / 2**20:.1f} MB per hour "
           f"({size / hours:,.0f} bytes/hour)")
+    if args.probe:
+        print_probe(work / "probe.jsonl")
     if args.keep:
         print(f"kept: {work} (store, explore.log, demo.log)")
     else:
