@@ -143,3 +143,20 @@ def test_creating_steps_are_kept_packed_by_the_chunk_and_forgotten_oldest_first(
     assert not isinstance(oldest.chunk.steps, list)  # a full chunk is packed
     assert (oldest.step.action, oldest.at) == (f"create_{oldest.sequence}", float(oldest.sequence))
     assert newest.step.action == f"create_{made - 1}"
+
+
+def test_failed_clean_ups_of_creations_no_longer_kept_are_forgotten():
+    """Four creating steps a journey, one clean-up failing: the failed clean-ups remembered are those
+    of the creating steps still kept, not as many as there are creating steps."""
+    from engine.failures.left_behind import CREATIONS_PER_CHUNK
+
+    run = Run()
+    run.history = SessionHistory(keep_creations=CREATIONS_PER_CHUNK)
+    journeys = 6 * CREATIONS_PER_CHUNK
+    for number in range(1, journeys + 1):
+        run.journey(number, [step(i, "post_review", cleanups=1) for i in range(4)], failed_cleanup_of=0)
+    remembered = run.history._failed_cleanups
+    oldest = min(c.journey for c in run.history._creations)
+    assert oldest > 1 and min(journey for journey, _ in remembered) >= oldest
+    assert len(remembered) <= 3 * CREATIONS_PER_CHUNK // 4
+    assert (journeys, 0) in remembered  # the latest is kept

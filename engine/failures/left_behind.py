@@ -133,6 +133,10 @@ class _CreationLog:
     def __len__(self) -> int:
         return sum(len(chunk) for chunk in self._chunks)
 
+    def oldest_journey(self) -> int | None:
+        """The journey of the oldest creating step kept (None before any)."""
+        return self._chunks[0].journeys[0] if self._chunks and len(self._chunks[0]) else None
+
     def __iter__(self) -> Iterator[_Creation]:
         for chunk in list(self._chunks):
             for position, (sequence, journey, index, at) in enumerate(
@@ -181,7 +185,10 @@ class SessionHistory:
                 answer = f"answered {event.status}" if event.status is not None else "got no answer"
                 self._failed_cleanups[(event.journey, event.created_by_step)] = (
                     f"{event.method} {event.path} {answer}")
-                if len(self._failed_cleanups) > self._keep_creations:  # a days-long run stays bounded
+                # Bounded: what no creating step kept refers to any more is forgotten, oldest first.
+                oldest = self._creations.oldest_journey()
+                while self._failed_cleanups and (len(self._failed_cleanups) > self._keep_creations or (
+                        oldest is not None and next(iter(self._failed_cleanups))[0] < oldest)):
                     self._failed_cleanups.popitem(last=False)
                 if event.journey in self._journeys:  # the likeliest to have left data: keep it whole
                     self._pinned[event.journey] = self._journeys[event.journey]
