@@ -15,6 +15,12 @@ stays level (tracemalloc): the steps are the C heap's. Three settings:
   minute later;
 - Arrow's buffers from the system allocator, not from a pool of its own, and
   ``malloc_trim(0)`` after each round (a fresh Hypothesis search, all freed).
+  ``pyarrow.set_memory_pool`` reaches only what Python asks Arrow for; its C++
+  code (Parquet, casts) keeps to the pool chosen when it loads, mimalloc in
+  these wheels, whose 1 GiB region held 10 MB at minute 17 of a soak at 50/s
+  and 16 MB in one at 1000/s, beyond the trim's reach. ``engine.cli``
+  therefore sets ``ARROW_DEFAULT_MEMORY_POOL=system`` before pyarrow is
+  imported; the call here covers a process that imported it first.
 
 Measured side by side in 60-minute soaks (README, *Speed*): they lower the
 ratio of RSS at 60 to 5 minutes from 1.15-1.16 to 1.12-1.13, not to the 1.1
