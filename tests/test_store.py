@@ -284,3 +284,25 @@ def test_sql_and_report_commands(tmp_path):
     assert "1 run(s)" in report.stdout and "Slowest actions" in report.stdout
     said = " ".join(report.stdout.split())
     assert "Coverage of shop:" in said and "edges walked" in said and "edge pairs" in said and "lifecycle" in said
+
+
+def test_wide_merges_run_in_a_child_process_and_every_row_is_still_read_once(tmp_path, monkeypatch):
+    """With a fan-out of 4, 20 flushes make five first-level merges here and one second-level merge,
+    which runs in a child process (engine.store.merge_apart): the writer never merges those files."""
+    from engine.store import layout as layout_module
+
+    monkeypatch.setattr(layout_module, "FANOUT", 4)
+    merged_here = []
+    merge = layout_module.StoreLayout.merge
+    monkeypatch.setattr(layout_module.StoreLayout, "merge", lambda self, table, files: (
+        merged_here.append((table, min(f.lo for f in files), max(f.hi for f in files))), merge(self, table, files))[1])
+    store = tmp_path / "store"
+    writer = StoreWriter(store, flush_interval=3600)
+    for journey in range(1, 21):
+        writer.handle(_journey_finished(journey))
+        writer.flush()
+    live = writer.layout.live_files("journeys", "run1")
+    assert [(f.lo, f.hi) for f in live] == [(1, 16), (17, 20)], live  # the wide one covers the first 16
+    assert ("journeys", 1, 16) not in merged_here  # made by the child...
+    assert [hi - lo + 1 for _, lo, hi in merged_here] == [4] * 5  # ...the first-level ones here
+    assert connect(store).execute("SELECT count(*), count(DISTINCT journey) FROM journeys").fetchone() == (20, 20)
