@@ -165,13 +165,16 @@ def print_probe(path: Path) -> None:
     except (OSError, ValueError) as error:
         print(f"soak: no probe lines ({error})")
         return
-    header = ("minute", *(label for _, label in PROBE_COLUMNS))
-    rows = [(f"{line['t'] / 60:.1f}", *(_cell(line.get(key)) for key, _ in PROBE_COLUMNS)) for line in lines]
-    widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
     print()
     print("probe (MB, from inside the explore process):")
-    print("  ".join(cell.rjust(width) for cell, width in zip(header, widths)))
-    for row in rows:
+    print_table(("minute", *(label for _, label in PROBE_COLUMNS)),
+                [(f"{line['t'] / 60:.1f}", *(_cell(line.get(key)) for key, _ in PROBE_COLUMNS)) for line in lines])
+
+
+def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """Columns right-aligned to their widest cell."""
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
+    for row in (header, *rows):
         print("  ".join(cell.rjust(width) for cell, width in zip(row, widths)))
 
 
@@ -261,11 +264,7 @@ def main() -> None:
             rate = f"{(steps - previous[1]) / (t - previous[0]):.1f}"
         rows.append((f"{t / 60:.1f}", f"{rss:.1f}", rate))
         previous = (t, steps)
-    header = ("minute", "RSS MB", "steps/s")
-    widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
-    print("  ".join(cell.rjust(width) for cell, width in zip(header, widths)))
-    for row in rows:
-        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths)))
+    print_table(("minute", "RSS MB", "steps/s"), rows)
 
     index, label = reference(samples, args.duration)
     ref_t, ref_rss, _ = samples[index]

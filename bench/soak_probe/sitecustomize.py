@@ -49,6 +49,8 @@ if os.environ.get("JOURNEYS_SOAK_PROBE"):
                     values[key] = int(rest.split()[0]) / 1024
         return values
 
+    ARENA_BYTES = 1 << 20  # Python 3.10+ with mmap: 1 MiB arenas
+
     def _python_arenas() -> dict:
         """From ``sys._debugmallocstats()``'s report: arena bytes held and block bytes in use."""
         import tempfile
@@ -75,8 +77,6 @@ if os.environ.get("JOURNEYS_SOAK_PROBE"):
         arenas = values.get("# arenas allocated current")
         return {"py_arenas": round(arenas * ARENA_BYTES / 2**20, 1) if arenas is not None else None,
                 "py_used": round(values.get("# bytes in allocated blocks", 0) / 2**20, 1)}
-
-    ARENA_BYTES = 1 << 20  # Python 3.10+ with mmap: 1 MiB arenas
 
     def _probe(path: str, every: float) -> None:
         info = _mallinfo2()

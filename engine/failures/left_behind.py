@@ -130,9 +130,6 @@ class _CreationLog:
                 self._chunks.popleft()
         self._chunks[-1].add(sequence, journey, index, step, at)
 
-    def __len__(self) -> int:
-        return sum(len(chunk) for chunk in self._chunks)
-
     def oldest_journey(self) -> int | None:
         """The journey of the oldest creating step kept (None before any)."""
         return self._chunks[0].journeys[0] if self._chunks and len(self._chunks[0]) else None

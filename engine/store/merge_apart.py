@@ -8,7 +8,6 @@ exactly as ``StoreLayout.merge`` writes it. Exit 0 once the file is in place.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from engine.store.layout import StoreLayout, parse_data_file
 
@@ -20,7 +19,7 @@ def main(argv: list[str]) -> int:
     layout = StoreLayout(argv[0])
     table = argv[1]
     folder = layout.table_dir(table)
-    files = [parse_data_file(name, Path(folder) / name) for name in argv[2:]]
+    files = [parse_data_file(name, folder / name) for name in argv[2:]]
     if any(f is None for f in files) or len({f.run for f in files}) != 1:
         print(f"merge_apart: not data files of one run: {argv[2:]}", file=sys.stderr)
         return 2
