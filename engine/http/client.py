@@ -140,13 +140,13 @@ class TargetClient:
         if session is None:
             return self.client.request(method, path, **kwargs)
         # The client's jar is the actor's for this request only: no actor's cookies reach another.
-        self.client.cookies = session.cookies
+        # The jar is swapped in as it is (httpx's ``cookies`` setter would copy it each way).
+        client = self.client
+        own, client._cookies = client._cookies, session.cookies
         try:
-            return self.client.request(method, path, auth=session.httpx_auth or httpx.USE_CLIENT_DEFAULT,
-                                       **kwargs)
+            return client.request(method, path, auth=session.httpx_auth or httpx.USE_CLIENT_DEFAULT, **kwargs)
         finally:
-            session.cookies = self.client.cookies
-            self.client.cookies = httpx.Cookies()
+            client._cookies = own
 
     def probe(self) -> bool:
         """Does the target answer (anything but 502/503/504)? One GET of the breaker's probe path,
@@ -215,6 +215,8 @@ def _record(method, template, path, params, json, headers, response, elapsed_ms,
             body_json = response.json()
         except ValueError:
             body_json = None
+        else:
+            response._journeys_json = body_json  # parsed once: the model's and the checks' reads trace it
     text = response.text
     if body_json is not None:
         body_json = masks.data(body_json)

@@ -23,6 +23,7 @@ import httpx
 __all__ = ["Origin", "TracedResponse", "trace_response", "links_in", "plain", "origin_of"]
 
 Origin = tuple[int, int, int, tuple]  # (journey token, step index, request index, field path)
+_UNPARSED = object()
 
 
 class _Traced:
@@ -66,7 +67,10 @@ class TracedResponse(httpx.Response):
     _journeys_origin: tuple[int, int, int]
 
     def json(self, **kwargs: Any) -> Any:
-        return _trace(super().json(**kwargs), self._journeys_origin, ())
+        # The body as the request path parsed it, when it did (the model, its checks and the
+        # invariants each read it again): tracing builds new containers, so no read sees another's.
+        parsed = self.__dict__.get("_journeys_json", _UNPARSED) if not kwargs else _UNPARSED
+        return _trace(super().json(**kwargs) if parsed is _UNPARSED else parsed, self._journeys_origin, ())
 
 
 def trace_response(response: httpx.Response, journey: int, step: int, request: int) -> httpx.Response:
