@@ -31,6 +31,8 @@ import sys
 from pathlib import Path
 
 
+from engine.store import connect
+
 from .conftest import EXPLORATION_SEED, ROOT, run_journeys
 
 SEED = EXPLORATION_SEED
@@ -188,7 +190,16 @@ def run_pytest(path: Path, target: str) -> subprocess.CompletedProcess:
 
 
 def test_the_next_run_tries_known_failures_first(exploration, tmp_path):
-    """The example database in the working folder makes a repeat run find the same bugs sooner."""
+    """The example database in the working folder makes a repeat run try the failures it keeps first.
+
+    Each round keeps the example it failed on, and the same round of the next run replays it before
+    generating anything: every deterministic bug the first run found is found again, and found by
+    the first exploring journey of a round (its replayed example), not by the walk happening on it
+    later. One may be found later: a kept example can owe its path to an answer the target does not
+    give again (the demo's checkout 503 kept an actor at its cart, where the coupon bug was met), and
+    then the round walks on. Rounds end at each new failure, so the journey numbers of the two runs
+    are not compared.
+    """
     workdir, _, first = exploration
     shutil.copytree(workdir / ".journeys", tmp_path / ".journeys")
     result = run_journeys("explore", str(ROOT / "models" / "shop.py"), "--target", "demo", "--seed", SEED,
@@ -196,12 +207,27 @@ def test_the_next_run_tries_known_failures_first(exploration, tmp_path):
     assert result.returncode == 1, result.stderr
     second = json.loads((tmp_path / "again.json").read_text(encoding="utf-8"))
     before, after = deterministic(first), deterministic(second)
-    assert set(EXPECTED) <= set(after)
-    for action in EXPECTED:
+    # The review bug is met as a regression or as left-behind state, whichever the walk meets first:
+    # compared only when both runs met it as the regression.
+    compared = [action for action in EXPECTED if action != "read_recent_reviews"
+                or review_bug(first)[0]["kind"] == review_bug(second)[0]["kind"] == "regression"]
+    assert set(compared) <= set(before) and set(compared) <= set(after)
+    store = connect(tmp_path / "journeys-store")
+    try:
+        journeys = store.execute("SELECT journey, round, phase, must_walk FROM journeys WHERE run_id = ?",
+                                 [second["run_id"]]).fetchall()
+    finally:
+        store.close()
+    round_of = {journey: number for journey, number, _, _ in journeys}
+    first_of_round = {}
+    for journey, number, phase, must_walk in sorted(journeys):
+        if phase == "explore" and must_walk is None:
+            first_of_round.setdefault(number, journey)
+    replayed = []
+    for action in compared:
         failure = after[action]
         assert len(failure["steps"]) >= len(EXPECTED[action])
-        # Same seed, so without the database the run would repeat itself journey for journey. A bug
-        # the first journey of a round finds (Hypothesis's all-zero example) cannot come sooner.
-        assert failure["found_in_journey"] <= before[action]["found_in_journey"], action
-    found = {action: (before[action]["found_in_journey"], after[action]["found_in_journey"]) for action in EXPECTED}
-    assert sum(a for _, a in found.values()) < sum(b for b, _ in found.values()), found
+        found_in = failure["found_in_journey"]
+        if first_of_round[round_of[found_in]] == found_in:
+            replayed.append(action)
+    assert len(replayed) >= len(compared) - 1, (compared, replayed)

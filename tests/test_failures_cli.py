@@ -89,9 +89,12 @@ def test_replay_says_still_failing_then_fixed_and_a_new_exploration_marks_it_reg
                          cwd=workdir)
     assert again.returncode == 1, again.stderr
     assert lifecycle(workdir, fingerprint) == "regressed"
-    seeded = {"remove_from_cart", "read_recent_reviews", "view_order", "read_product_reviews"}  # the others
-    others = {fid for action, fid in failure_ids(workdir).items() if action in seeded}
-    assert len(others) == len(seeded) and {lifecycle(workdir, other) for other in others} == {"recurring"}
+    # The other seeded bugs recur: the review bug among them when the walk met it as a regression
+    # rather than as left-behind state (see test_explore_demo), so only the three always met so must be.
+    seeded = {"remove_from_cart", "read_recent_reviews", "view_order", "read_product_reviews"}
+    others = {action: fid for action, fid in failure_ids(workdir).items() if action in seeded}
+    assert {"remove_from_cart", "view_order", "read_product_reviews"} <= set(others), others
+    assert {lifecycle(workdir, other) for other in others.values()} == {"recurring"}
 
 
 def test_exported_pytest_reproduces_on_another_port_and_json_is_the_trace(workdir, demo_with_bugs, demo_fixed):
