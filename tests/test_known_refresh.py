@@ -39,7 +39,7 @@ def test_a_continuous_run_knows_what_another_run_stored_meanwhile(tmp_path, name
     url_a, stop_a = start_in_thread(app_a)
     url_b, stop_b = start_in_thread(app_b)
     try:
-        command, options = journeys("explore", str(model), "--target", url_a, "--forever", "--duration", "40s",
+        command, options = journeys("explore", str(model), "--target", url_a, "--forever", "--duration", "28s",
                                     "--known-refresh-every", "1s", "--no-recheck", "--rate", "200/s",
                                     "--seed", seed, "--no-examples-db", "--json", "a.json", cwd=tmp_path)
         run_a = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **options)
