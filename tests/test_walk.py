@@ -73,14 +73,22 @@ def test_every_one_of_300_actions_runs_within_a_bounded_number_of_steps(seed):
 
 
 def test_weights_are_honoured():
-    """10 actions, the first 5 of weight 3: they take 3/4 of the steps (a generous bound)."""
-    counter = walk(wide_model(10, heavy=5), journeys=200, max_steps=50, seed=11)  # 10,000 steps
-    heavy = sum(counter.actions[f"a{n:03d}"] for n in range(5))
-    share = heavy / sum(counter.actions.values())
+    """10 actions, the first 5 of weight 3: they take 3/4 of the steps (a generous bound).
+
+    Over three walks: one Hypothesis search builds journeys by mutating earlier ones, so journeys
+    sharing a prefix walk alike and one walk's counts spread wide (in 10,000 steps an action was
+    seen up to 26% off its share, 8% in another walk). Three walks together came within 7-9%.
+    """
+    actions: Counter[str] = Counter()
+    for seed in (11, 12, 13):
+        actions.update(walk(wide_model(10, heavy=5), journeys=200, max_steps=50, seed=seed).actions)
+    total = sum(actions.values())
+    assert total >= 0.95 * 30_000
+    share = sum(actions[f"a{n:03d}"] for n in range(5)) / total
     assert 0.72 <= share <= 0.78, share
     for n in range(10):  # each action within 15% of its expected share
         expected = (3 if n < 5 else 1) / 20
-        assert abs(counter.actions[f"a{n:03d}"] / 10_000 - expected) < expected * 0.15, (n, counter.actions)
+        assert abs(actions[f"a{n:03d}"] / total - expected) < expected * 0.15, (n, actions)
 
 
 def test_journeys_reach_max_steps_in_a_big_model():

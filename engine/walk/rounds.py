@@ -56,7 +56,7 @@ class RoundNotes:
         self.emit(Notice(run_id=self.run_id, message=(
             f"journey {runner.journey} stopped after {len(runner.choices)} of --max-steps "
             f"{self.max_steps} steps: Hypothesis ends a journey once it has drawn about "
-            f"{int(0.8 * CHOICE_BUDGET):,} choices; lower --max-steps or the size of the data the model draws")))
+            f"{int(0.8 * CHOICE_BUDGET):,} choices (a few for each step); lower --max-steps")))
 
 
 def _choices_drawn() -> int:
