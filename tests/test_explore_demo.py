@@ -30,7 +30,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from engine.store import connect
 
 from .conftest import EXPLORATION_SEED, ROOT, run_journeys
