@@ -15,6 +15,12 @@ with nothing of its own to blame. The store remembers the rest:
   registered clean-up and ``step.created``), with its run, journey, step,
   actor and action, and which of those were never removed.
 
+The window includes the steps of that first failing journey before its failing
+step: the journey that first met the failure may have created the data itself
+(it posted the review, then read the list it broke) and left it when its
+clean-up failed. Excluding it, as this did until 2026-12-08, blamed whatever
+else was open when the walk happened to create the data there.
+
 The suspect is the first entry of the window still open (nothing proved it
 removed), or else the first entry, as the in-run rule picks the first creating
 step with a failed clean-up, or else the first. The verdict is always
@@ -39,7 +45,10 @@ _LAST_PASS = """
     ORDER BY s.finished_at DESC LIMIT 1
 """
 _FIRST_FAILURE_AFTER = """
-    SELECT j.run_id, j.journey, epoch(j.finished_at) FROM journeys j JOIN runs_started r USING (run_id)
+    SELECT j.run_id, j.journey, epoch(j.finished_at),
+           (SELECT min(s.step) FROM steps s WHERE s.run_id = j.run_id AND s.journey = j.journey
+            AND s.action = ? AND s.outcome IN ('failed', 'known'))
+    FROM journeys j JOIN runs_started r USING (run_id)
     WHERE j.fingerprint = ? AND r.target = ? AND r.model = ? AND j.run_id <> ? AND epoch(j.finished_at) > ?
     ORDER BY j.finished_at LIMIT 1
 """
@@ -66,16 +75,18 @@ class EarlierRuns:
             return None
         try:
             passed = connection.execute(_LAST_PASS, [action, *which]).fetchone()
-            failed = passed and connection.execute(_FIRST_FAILURE_AFTER, [fingerprint, *which, passed[2]]).fetchone()
+            failed = passed and connection.execute(_FIRST_FAILURE_AFTER,
+                                                   [action, fingerprint, *which, passed[2]]).fetchone()
         finally:
             connection.close()
         if not passed or not failed:
             return None  # it never passed here, or no earlier run met it since: nothing says data broke it
-        (passed_run, passed_journey, passed_at), (failed_run, failed_journey, failed_at) = passed, failed
+        (passed_run, passed_journey, passed_at), (failed_run, failed_journey, failed_at, failed_step) = passed, failed
         ledger = read_ledger(self.store_root)
         window = sorted((entry for entry in ledger.entries.values()
                          if entry.run_id != self.run_id and entry.registered_at < failed_at
-                         and (entry.run_id, entry.journey) != (failed_run, failed_journey)
+                         and ((entry.run_id, entry.journey) != (failed_run, failed_journey)  # or before its failing step
+                              or (failed_step is not None and entry.step < failed_step))
                          and ledger.runs.get(entry.run_id) is not None
                          and ledger.runs[entry.run_id].target == self.target
                          and (entry.registered_at > passed_at
