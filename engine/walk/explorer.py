@@ -40,12 +40,10 @@ from typing import Any, Callable, Iterable
 
 import attrs
 from hypothesis import HealthCheck, Phase, Verbosity, settings as hypothesis_settings, target as hypothesis_target
-from hypothesis.stateful import run_state_machine_as_test
 
 from engine import __version__
 from engine.events import EventBus, Notice, RateChanged, RoundStarted, RunFinished, RunStarted, StepFinished
-from engine.walk.hypothesis_control import (RoundDatabase, example_database, ignore_engine_constants, round_seed,
-                                            seeded)
+from engine.walk.hypothesis_control import RoundDatabase, example_database, ignore_engine_constants, round_seed
 from engine.walk.claims import Claims
 from engine.walk.investigate import Investigator
 from engine.walk.journey import JourneyRunner, ReplayedJourney, StepFailure, Tagger
@@ -54,7 +52,7 @@ from engine.failures.earlier_runs import EarlierRuns
 from engine.failures.left_behind import SessionHistory
 from engine.walk.heap import release_freed_memory
 from engine.walk.coverage import Coverage, parse_until
-from engine.walk.machine import compile_machine
+from engine.walk.machine import CompiledWalk
 from engine.walk.must_walk import MustWalks
 from engine.walk.rounds import RoundNotes, file_revision
 from engine.model.declare import Model
@@ -142,7 +140,7 @@ class Explorer:
                                        emails=settings.mask_contacts, phones=settings.mask_contacts))
         self.tagger = Tagger(self.run_id)
         self.round_number = 0  # the round under way
-        self._machine = compile_machine(model, self)  # once: Hypothesis keeps what each class it ran
+        self._walk = CompiledWalk(model, self)
         self.journeys = 0          # every journey walked, whatever the phase
         self.explored = 0          # journeys that count against the budget
         self.steps = 0
@@ -347,14 +345,9 @@ class Explorer:
         self._raised = None
         ignore_engine_constants()  # engine modules imported since the last round
         self.emit(RoundStarted(run_id=self.run_id, round=number, known=tuple(self.known)))
-        machine = self._machine
         self.round_number = number
-
-        def journeys():
-            return machine()
-
-        self.must_walks.walk(lambda: seeded(journeys, round_seed(self.seed, number)), number,
-                             between=lambda: setattr(self, "_raised", None))
+        seed = round_seed(self.seed, number)
+        self.must_walks.walk(self._walk, seed, number, between=lambda: setattr(self, "_raised", None))
         database = (RoundDatabase(self._database, f"journeys:{self.model.name}:round{number}")
                     if self._database is not None else None)
         if self._budget_spent():
@@ -362,14 +355,14 @@ class Explorer:
         remaining = (ROUND_SIZE if self.settings.forever
                      else max(1, min(ROUND_SIZE, self.settings.journeys - self.explored)))
         config = hypothesis_settings(
-            max_examples=remaining, stateful_step_count=self.settings.max_steps, deadline=None,
+            max_examples=remaining, deadline=None,
             database=database, suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
             report_multiple_bugs=False, print_blob=False,
             phases=[Phase.explicit, Phase.reuse, Phase.generate,
                     *([Phase.target] if self.coverage.strategy == "coverage" else [])],
         )
         try:
-            run_state_machine_as_test(seeded(journeys, round_seed(self.seed, number)), settings=config)
+            self._walk.test(max_steps=self.settings.max_steps, config=config, seed=seed)()
         except KeyboardInterrupt:
             raise
         except BaseException as raised:  # noqa: BLE001 - every Hypothesis outcome is handled

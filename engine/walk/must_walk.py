@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Callable
 
 from hypothesis import HealthCheck, Phase, Verbosity, settings as hypothesis_settings
-from hypothesis.stateful import run_state_machine_as_test
 
 from engine.events import Event, Notice
 from engine.model.declare import Action, Model, MustWalk
@@ -30,19 +29,19 @@ class MustWalks:
         self.current: MustWalk | None = None  # the path being walked
         self._said: set[str] = set()
 
-    def walk(self, test: Callable[[], Callable], number: int, *, between: Callable[[], None]) -> None:
-        """Walk each path as the one example of a Hypothesis run of ``test()`` (the round's machine)."""
+    def walk(self, walk, seed: int, number: int, *, between: Callable[[], None]) -> None:
+        """Walk each path as the one example of a Hypothesis run of ``walk`` (the round's ``CompiledWalk``)."""
         for path in self.paths:
             if self.budget_spent():
                 return
             self.current = path
             between()  # the explorer forgets the last raised failure: this run replays only its own
-            config = hypothesis_settings(max_examples=1, stateful_step_count=len(path.steps), deadline=None,
+            config = hypothesis_settings(max_examples=1, deadline=None,
                                          database=None, suppress_health_check=list(HealthCheck),
                                          verbosity=Verbosity.quiet, report_multiple_bugs=False, print_blob=False,
                                          phases=[Phase.generate])
             try:
-                run_state_machine_as_test(test(), settings=config)
+                walk.test(max_steps=len(path.steps), config=config, seed=seed)()
             except KeyboardInterrupt:
                 raise
             except BaseException as raised:  # noqa: BLE001 - as for a round

@@ -1,9 +1,9 @@
 """What a round of Hypothesis search leaves to be said: what it raised, and journeys it cut short.
 
-``RoundNotes`` turns what ``run_state_machine_as_test`` raised into the run's course: an engine
+``RoundNotes`` turns what a round's Hypothesis search raised into the run's course: an engine
 error (a subscriber broke, a host is not allowed) stops the run; a journey's failure was already
 investigated; a Flaky ending is said once per run; anything else is one notice. It also says once
-if Hypothesis ended a journey early because it had drawn its per-example budget of choices.
+if a journey ended early because it had drawn most of Hypothesis's per-example budget of choices.
 """
 
 from __future__ import annotations
@@ -15,12 +15,9 @@ from hypothesis.errors import Flaky
 
 from engine.errors import JourneysError
 from engine.events import Event, Notice
-from engine.walk.machine import JourneyFailed
+from engine.walk.machine import CHOICE_BUDGET, JourneyFailed
 
-__all__ = ["CHOICE_BUDGET", "RoundNotes", "file_revision"]
-
-CHOICE_BUDGET = 8 * 1024  # Hypothesis ends a stateful example past 80% of these choices
-
+__all__ = ["RoundNotes", "file_revision"]
 
 class RoundNotes:
     def __init__(self, *, emit: Callable[[Event], None], run_id: str, max_steps: int) -> None:
@@ -47,16 +44,17 @@ class RoundNotes:
             self.emit(Notice(run_id=self.run_id, message=f"round {number}: {message}"))
 
     def short_journey(self, runner) -> None:
-        """Say once if Hypothesis ended journeys early (its per-example choice budget)."""
+        """Say once if journeys ended early (Hypothesis's per-example choice budget)."""
         if self._short_journey_noted or runner.ended or not 0 < len(runner.choices) < self.max_steps:
             return
-        if _choices_drawn() < 0.8 * CHOICE_BUDGET:  # Hypothesis chose to explore a shorter journey
+        if _choices_drawn() < 0.8 * CHOICE_BUDGET:  # it ended for another reason
             return
         self._short_journey_noted = True
         self.emit(Notice(run_id=self.run_id, message=(
             f"journey {runner.journey} stopped after {len(runner.choices)} of --max-steps "
-            f"{self.max_steps} steps: Hypothesis ends a journey once it has drawn about "
-            f"{int(0.8 * CHOICE_BUDGET):,} choices (a few for each step); lower --max-steps")))
+            f"{self.max_steps} steps: a journey takes no step once it has drawn about "
+            f"{int(0.8 * CHOICE_BUDGET):,} choices (three a step; Hypothesis discards an example that draws "
+            f"more than {CHOICE_BUDGET:,}); lower --max-steps")))
 
 
 def _choices_drawn() -> int:
