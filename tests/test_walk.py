@@ -1,5 +1,6 @@
 """The walk itself: any number of actions can be chosen, weights are honoured, a step costs
-the same in a big model, subscribers fail loudly, and the shrink budget holds.
+the same in a big model, a seed walked again draws its data once, subscribers fail loudly, and
+the shrink budget holds.
 
 Generated models walk the in-process demo (its /healthz answers anything); the
 shrink budget is counted on the server's side of a real HTTP server on 127.0.0.1.
@@ -12,12 +13,14 @@ import threading
 from collections import Counter
 
 import pytest
+from hypothesis import Phase, given, settings, strategies as st
 
 from engine import Model
 from demo_shop import DemoShop, start_in_thread
 from engine.errors import SubscriberError
 from engine.events import EventBus, StepFinished
 from engine.walk.explorer import ExploreSettings, Explorer
+from engine.walk.machine import DrawnData
 from engine.http.client import open_target
 
 from .conftest import ROOT, run_journeys
@@ -101,6 +104,34 @@ class Exploding:
     def handle(self, event) -> None:
         if isinstance(event, StepFinished):
             raise OSError("disk full")
+
+
+def test_a_seed_drawn_again_takes_its_data_without_drawing_and_nested_data_is_not_shared():
+    draws = Counter()
+
+    def counted(value):
+        draws["n"] += 1
+        return value
+
+    strategy = st.fixed_dictionaries({"n": st.integers(0, 10**6).map(counted), "tags": st.lists(st.text(), max_size=3)})
+    drawn = DrawnData({"tag_things": strategy}, kept=2)
+    seen = {}
+
+    @settings(max_examples=1, database=None, phases=[Phase.generate])
+    @given(st.data())
+    def draw(data):
+        first = drawn.get("tag_things", 12345)
+        first["tags"].append("changed by the model")
+        again = drawn.get("tag_things", 12345)
+        seen.update(first=first, again=again, other=drawn.get("tag_things", 54321),
+                    plain=drawn.get("no_data", 12345))
+        drawn.get("tag_things", 1), drawn.get("tag_things", 2)  # 12345 is forgotten: only 2 kept
+        seen["after"] = drawn.get("tag_things", 12345)
+
+    draw()
+    assert seen["again"]["n"] == seen["first"]["n"] and "changed by the model" not in seen["again"]["tags"]
+    assert seen["plain"] == {}
+    assert sum(draws.values()) == 5  # 12345, 54321, 1, 2, and 12345 again once forgotten; not its repeat
 
 
 def test_a_subscriber_that_raises_stops_the_run():
