@@ -17,6 +17,19 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+class Notices:
+    """An event subscriber keeping every notice's message."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def handle(self, event) -> None:
+        from engine.events import Notice
+
+        if isinstance(event, Notice):
+            self.messages.append(event.message)
+
+
 def run_journeys(*args: str, cwd: Path | None = None, timeout: float = 900, env_extra: dict | None = None,
                  env_remove: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in env_remove}

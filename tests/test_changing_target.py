@@ -18,12 +18,12 @@ import httpx
 import pytest
 
 from demo_shop import DemoShop
-from engine.events import EventBus, Notice
+from engine.events import EventBus
 from engine.http.client import Target
 from engine.model.loader import load_model
 from engine.walk.explorer import ExploreSettings, Explorer
 
-from .conftest import ROOT
+from .conftest import ROOT, Notices
 from .library_app import Library
 
 
@@ -44,15 +44,6 @@ TARGETS = {
                   ROOT / "models" / "shop.py"),
     "library": (lambda seed: now_and_then_503(Library(bugs=()), seed), ROOT / "tests" / "library_model.py"),
 }
-
-
-class Notices:
-    def __init__(self) -> None:
-        self.messages: list[str] = []
-
-    def handle(self, event) -> None:
-        if isinstance(event, Notice):
-            self.messages.append(event.message)
 
 
 @pytest.mark.parametrize("name", sorted(TARGETS))

@@ -1,6 +1,6 @@
 """The walk itself: any number of actions can be chosen, weights are honoured, a step costs
-the same in a big model, a seed walked again draws its data once, subscribers fail loudly, and
-the shrink budget holds.
+the same in a big model, a seed walked again draws its data once, data that cannot be drawn is
+said, subscribers fail loudly, and the shrink budget holds.
 
 Generated models walk the in-process demo (its /healthz answers anything); the
 shrink budget is counted on the server's side of a real HTTP server on 127.0.0.1.
@@ -23,7 +23,7 @@ from engine.walk.explorer import ExploreSettings, Explorer
 from engine.walk.machine import DrawnData
 from engine.http.client import open_target
 
-from .conftest import ROOT, run_journeys
+from .conftest import ROOT, Notices, run_journeys
 
 
 def wide_model(actions: int, *, heavy: int = 0) -> Model:
@@ -132,6 +132,24 @@ def test_a_seed_drawn_again_takes_its_data_without_drawing_and_nested_data_is_no
     assert seen["again"]["n"] == seen["first"]["n"] and "changed by the model" not in seen["again"]["tags"]
     assert seen["plain"] == {}
     assert sum(draws.values()) == 5  # 12345, 54321, 1, 2, and 12345 again once forgotten; not its repeat
+
+
+def test_an_action_whose_data_is_always_rejected_is_said_once_and_never_runs():
+    model = wide_model(3)
+
+    def never(step, n):
+        step.get("/healthz")
+    model.action(source="here", target=None, name="picky", data={"n": st.integers().filter(lambda n: False)})(never)
+    counter, notices = StepCounter(), Notices()
+    target = open_target("demo", seed=1)
+    try:
+        Explorer(model, target, EventBus([counter, notices]), ExploreSettings(
+            journeys=10, max_steps=10, seed=1, database=None)).run()
+    finally:
+        target.close()
+    said = [message for message in notices.messages if "'picky'" in message]
+    assert len(said) == 1 and "filter" in said[0], notices.messages
+    assert counter.actions["picky"] == 0 and sum(counter.actions.values()) > 0
 
 
 def test_a_subscriber_that_raises_stops_the_run():

@@ -5,7 +5,9 @@
   next run starts from what round N failed on.
 - ``seeded`` applies ``hypothesis.seed`` to the function a round runs, with
   ``round_seed`` mixing the run's seed and the round's number (so the rounds of
-  ``--seed 1`` are not the rounds of ``--seed 2`` shifted by one).
+  ``--seed 1`` are not the rounds of ``--seed 2`` shifted by one). It goes on
+  inside the round's ``settings``: ``hypothesis.seed`` turns the example
+  database off in the settings it finds.
 - ``ignore_engine_constants`` keeps the engine's own string and number literals
   out of what Hypothesis draws. Hypothesis mixes constants from every *local*
   module it sees loaded into generated data (about 5% of draws); an editable

@@ -109,6 +109,8 @@ class Session(Protocol):
 
     def end_journey(self, runner: JourneyRunner) -> StepFailure | None: ...
 
+    def data_rejected(self, action: str) -> None: ...  # its strategies rejected every seed: the step is skipped
+
 
 class Picker:
     """Turns each step's two drawn bytes into a fraction in [0, 1).
@@ -222,7 +224,9 @@ class CompiledWalk:
                     continue
                 actor, action = chosen
                 drawn = drawn_data.get(action.name, picker.state << 32 | seed)
-                if drawn is not None:
+                if drawn is None:
+                    session.data_rejected(action.name)
+                else:
                     runner.attempt(actor, action, drawn)
         finally:
             failure = session.end_journey(runner)
