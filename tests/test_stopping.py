@@ -1,8 +1,11 @@
 """Stopping well: the first SIGTERM or SIGINT finishes the step under way, runs its journey's
-clean-ups, flushes the store and prints the summary; a second stops at once, the store intact."""
+clean-ups, flushes the store and prints the summary; a second stops at once, the store intact,
+even when it lands inside a garbage-collector callback."""
 
 from __future__ import annotations
 
+import gc
+import os
 import signal
 import subprocess
 import sys
@@ -11,6 +14,7 @@ import time
 import pytest
 
 from demo_shop import DemoShop, start_in_thread
+from engine.cli.stopping import stopping_well
 from engine.store import connect
 from engine.store.ledger import read_ledger
 
@@ -69,3 +73,31 @@ def test_a_second_signal_stops_at_once_and_the_store_stays_readable(tmp_path):
     store = connect(tmp_path / "journeys-store")
     assert store.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
     assert store.execute("SELECT count(*) FROM steps").fetchone()[0] > 0
+
+
+class StoppingRun:
+    """What ``stopping_well`` needs of an explorer: it has been asked to stop once already."""
+
+    stop_reason = "stopped by SIGINT"
+
+    def request_stop(self, reason: str) -> None:
+        self.stop_reason = reason
+
+
+def test_a_second_signal_that_lands_in_a_gc_callback_still_stops_the_run():
+    """Python ignores an exception raised in a garbage-collector callback (Hypothesis keeps one), so
+    the second signal's interrupt must land after it, not be lost there."""
+    def in_the_collector(phase, info):
+        if phase == "start":
+            os.kill(os.getpid(), signal.SIGINT)
+            sum(range(10_000))  # the handler runs here, inside the callback
+
+    gc.callbacks.append(in_the_collector)
+    try:
+        with pytest.raises(KeyboardInterrupt), stopping_well(StoppingRun()):
+            gc.collect()
+            gc.callbacks.remove(in_the_collector)
+            time.sleep(2)  # the deferred interrupt arrives here
+    finally:
+        if in_the_collector in gc.callbacks:
+            gc.callbacks.remove(in_the_collector)

@@ -11,12 +11,10 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import signal
 import sys
 import tempfile
 import uuid
 from pathlib import Path
-from contextlib import contextmanager
 
 import click
 import duckdb
@@ -31,6 +29,7 @@ from engine.cli.heartbeat import STORE_BEAT_S, Heartbeat
 from engine.cli.alert_options import alert_options, alert_settings, alerts, open_alerts
 from engine.cli.options import (Duration, coverage_options, credential_option, fail, load_valid_model,
                                 local_store_option, rate_option, schedule_options, store_option)
+from engine.cli.stopping import stopping_well
 from engine.cli.terminal import TerminalView
 from engine.cli.workers import parse_worker, run_workers, shard_spec
 from engine.errors import ConfigError, JourneysError
@@ -306,29 +305,6 @@ def explore(model_spec, target, journeys, max_steps, seed, duration, replays, sh
     if finished.interrupted and not finished.failures:
         sys.exit(130)
     sys.exit(finished.exit_code)
-
-
-@contextmanager
-def stopping_well(explorer: Explorer):
-    """The first SIGINT or SIGTERM stops the run well (the step, its journey's clean-ups, the store,
-    the summary); a second stops it at once (the store stays readable)."""
-    signals = {}
-
-    def handle(number, frame) -> None:
-        if explorer.stop_reason is not None:
-            raise KeyboardInterrupt
-        name = signal.Signals(number).name
-        click.echo(f"journeys: {name}: finishing the step under way and its journey's clean-ups, then the "
-                   f"summary ({name} again to stop at once)", err=True)
-        explorer.request_stop(f"stopped by {name}")
-
-    for number in (signal.SIGINT, signal.SIGTERM):
-        signals[number] = signal.signal(number, handle)
-    try:
-        yield
-    finally:
-        for number, previous in signals.items():
-            signal.signal(number, previous)
 
 
 @cli.command()
