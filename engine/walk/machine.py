@@ -72,8 +72,10 @@ __all__ = ["JourneyFailed", "CompiledWalk", "DrawnData", "Session", "RESOURCE_PI
 RESOURCE_PICK = st.integers(0, 255)
 _SEEDS = 2**32  # a step's third draw, with the picks so far, seeds the draw of its data
 STEP_LABEL = calc_label_from_name("journeys: one step")
-CHOICE_BUDGET = 8 * 1024  # Hypothesis's most choices per example (it discards an example that draws more)
-_CHOICE_LIMIT = int(0.8 * CHOICE_BUDGET)  # a journey takes no step past this, as Hypothesis's stateful tests
+# Hypothesis's budget per example, in bytes of its choices serialized (a step's three draws take about
+# 8): it discards an example that draws more. A journey takes no step past 80% of it, as stateful tests.
+CHOICE_BUDGET = 8 * 1024
+_CHOICE_LIMIT = int(0.8 * CHOICE_BUDGET)
 _MODULUS = 2**32
 _MULTIPLIER = 1_000_003
 _SCRAMBLE = 2_654_435_761  # odd: multiplying by it permutes 32-bit numbers

@@ -52,9 +52,9 @@ class RoundNotes:
         self._short_journey_noted = True
         self.emit(Notice(run_id=self.run_id, message=(
             f"journey {runner.journey} stopped after {len(runner.choices)} of --max-steps "
-            f"{self.max_steps} steps: a journey takes no step once it has drawn about "
-            f"{int(0.8 * CHOICE_BUDGET):,} choices (three a step; Hypothesis discards an example that draws "
-            f"more than {CHOICE_BUDGET:,}); lower --max-steps")))
+            f"{self.max_steps} steps: a journey takes no step once its draws fill 80% of Hypothesis's "
+            f"budget of {CHOICE_BUDGET:,} bytes per example (about 8 a step: from some 750 steps on); lower "
+            "--max-steps")))
 
 
 def _choices_drawn() -> int:
