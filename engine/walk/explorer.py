@@ -195,7 +195,7 @@ class Explorer:
         self.history.handle(event)
         self.bus.emit(event)
 
-    # --- the Session protocol used by the compiled machine ---------------------------------
+    # --- the Session protocol used by the compiled walk ------------------------------------
     def start_journey(self) -> JourneyRunner | ReplayedJourney:
         if self._raised is not None:
             return ReplayedJourney(self._raised.recorded, self._raised.failure)

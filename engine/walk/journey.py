@@ -341,7 +341,7 @@ class JourneyRunner:
 class ReplayedJourney:
     """Hypothesis replaying a journey that failed (to raise its error): the same draws, no requests.
 
-    Each step chooses what the original chose, so the machine draws exactly the
+    Each step chooses what the original chose, so the walk draws exactly the
     data it drew then, and the journey ends with the original's failure.
     """
 

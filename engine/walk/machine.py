@@ -103,7 +103,7 @@ def failure_class(fingerprint: Fingerprint) -> type[JourneyFailed]:
 
 
 class Session(Protocol):
-    """What the machine needs from the explorer driving it."""
+    """What the compiled walk needs from the explorer driving it."""
 
     round_number: int  # salts the picks of the round under way
 
