@@ -117,7 +117,7 @@ def test_a_seed_drawn_again_takes_its_data_without_drawing_and_nested_data_is_no
     drawn = DrawnData({"tag_things": strategy}, kept=2)
     seen = {}
 
-    @settings(max_examples=1, database=None, phases=[Phase.generate])
+    @settings(max_examples=1, database=None, phases=[Phase.generate], deadline=None)
     @given(st.data())
     def draw(data):
         first = drawn.get("tag_things", 12345)

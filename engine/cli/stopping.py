@@ -1,11 +1,13 @@
 """Stopping a run by signal: the first SIGINT or SIGTERM stops it well, a second at once.
 
-The second signal raises ``KeyboardInterrupt`` where the main thread is. If
-that is inside a garbage-collector callback (Hypothesis registers one to time
-the collector), Python prints "Exception ignored in: ... gc_callback" with a
-traceback and the interrupt is lost: the run went on. The handler then defers
-the interrupt by a few milliseconds (``_thread.interrupt_main``), so it lands
-in the run's own code.
+The second signal raises ``KeyboardInterrupt`` where the main thread is. Python
+ignores an exception raised in a garbage-collector callback (Hypothesis keeps
+one) or in a ``__del__`` (a finalizer the collector or a dropped reference
+runs): it prints "Exception ignored in ..." with a traceback, and the run went
+on. So where the handler finds itself in one of those, it raises nothing and
+interrupts the main thread again a few milliseconds later
+(``_thread.interrupt_main``), out of it. (An interrupt is never repeated once
+raised: a second one could land in the store's flush on the way out.)
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from engine.walk.explorer import Explorer
 
 __all__ = ["stopping_well"]
 
-DEFER_S = 0.01
+DEFER_S = 0.01  # an interrupt deferred out of a finalizer or a gc callback
 
 
 @contextmanager
@@ -31,11 +33,18 @@ def stopping_well(explorer: Explorer) -> Iterator[None]:
     """The first SIGINT or SIGTERM stops the run well (the step, its journey's clean-ups, the store,
     the summary); a second stops it at once (the store stays readable)."""
     signals = {}
+    lock = threading.Lock()
+    state = {"inside": True}  # until the run has ended: a deferred interrupt after it would land elsewhere
+
+    def interrupt_again() -> None:
+        with lock:
+            if state["inside"]:
+                _thread.interrupt_main()
 
     def handle(number, frame) -> None:
         if explorer.stop_reason is not None:
-            if _in_gc_callback(frame):
-                threading.Timer(DEFER_S, _thread.interrupt_main).start()
+            if _in_finalizer(frame):
+                threading.Timer(DEFER_S, interrupt_again).start()
                 return
             raise KeyboardInterrupt
         name = signal.Signals(number).name
@@ -48,15 +57,18 @@ def stopping_well(explorer: Explorer) -> Iterator[None]:
     try:
         yield
     finally:
+        with lock:
+            state["inside"] = False
         for number, previous in signals.items():
             signal.signal(number, previous)
 
 
-def _in_gc_callback(frame) -> bool:
-    """Is ``frame`` (or a frame it was called from) one of the garbage collector's callbacks?"""
+def _in_finalizer(frame) -> bool:
+    """Is ``frame``, or a frame it was called from, a ``__del__`` or one of the collector's callbacks
+    (where an exception raised is printed and dropped)?"""
     callbacks = {getattr(callback, "__code__", None) for callback in gc.callbacks}
     while frame is not None:
-        if frame.f_code in callbacks:
+        if frame.f_code in callbacks or frame.f_code.co_name == "__del__":
             return True
         frame = frame.f_back
     return False
