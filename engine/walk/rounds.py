@@ -19,6 +19,7 @@ from engine.walk.machine import CHOICE_BUDGET, JourneyFailed
 
 __all__ = ["RoundNotes", "file_revision"]
 
+
 class RoundNotes:
     def __init__(self, *, emit: Callable[[Event], None], run_id: str, max_steps: int) -> None:
         self.emit, self.run_id, self.max_steps = emit, run_id, max_steps
