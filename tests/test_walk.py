@@ -48,11 +48,12 @@ class StepCounter:
             self.per_journey[event.journey] += 1
 
 
-def walk(model: Model, *, journeys: int, max_steps: int, seed: int) -> StepCounter:
+def walk(model: Model, *, journeys: int, max_steps: int, seed: int, also=()) -> StepCounter:
+    """The steps of a walk on the in-process demo; ``also``: more subscribers."""
     counter = StepCounter()
     target = open_target("demo", seed=seed)
     try:
-        Explorer(model, target, EventBus([counter]), ExploreSettings(
+        Explorer(model, target, EventBus([counter, *also]), ExploreSettings(
             journeys=journeys, max_steps=max_steps, seed=seed, database=None)).run()
     finally:
         target.close()
@@ -140,13 +141,8 @@ def test_an_action_whose_data_is_always_rejected_is_said_once_and_never_runs():
     def never(step, n):
         step.get("/healthz")
     model.action(source="here", target=None, name="picky", data={"n": st.integers().filter(lambda n: False)})(never)
-    counter, notices = StepCounter(), Notices()
-    target = open_target("demo", seed=1)
-    try:
-        Explorer(model, target, EventBus([counter, notices]), ExploreSettings(
-            journeys=10, max_steps=10, seed=1, database=None)).run()
-    finally:
-        target.close()
+    notices = Notices()
+    counter = walk(model, journeys=10, max_steps=10, seed=1, also=[notices])
     said = [message for message in notices.messages if "'picky'" in message]
     assert len(said) == 1 and "filter" in said[0], notices.messages
     assert counter.actions["picky"] == 0 and sum(counter.actions.values()) > 0

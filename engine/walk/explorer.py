@@ -148,7 +148,6 @@ class Explorer:
         self.history = SessionHistory()  # engine state: fed directly, never through the bus
         self._database = example_database(settings.database) if settings.database else None
         self._raised: ReplayedJourney | None = None  # answers Hypothesis's replay of a raised failure
-        self._rejected: set[str] = set()  # actions whose data could not be drawn, said once each
         self.notes = RoundNotes(emit=self.emit, run_id=self.run_id, max_steps=settings.max_steps)
         self.coverage = Coverage(model, settings.strategy)  # engine state too: fed in ``emit``, steers the walk
         self.until = parse_until(settings.until)
@@ -237,14 +236,7 @@ class Explorer:
         return failure
 
     def data_rejected(self, action: str) -> None:
-        """An action's data strategies rejected three seeds in a row: its step was skipped (said once)."""
-        if action in self._rejected:
-            return
-        self._rejected.add(action)
-        self.emit(Notice(run_id=self.run_id, message=(
-            f"action {action!r}: its data strategies rejected three draws in a row (a filter or assume() that "
-            "seldom passes), so the step was skipped; build the data so that it needs no filter, or loosen "
-            "it (said once per action)")))
+        self.notes.data_rejected(action)
 
     def _wait_while_paused(self) -> None:
         """Between journeys, while a pause window holds (or until the run's time is spent)."""

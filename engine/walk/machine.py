@@ -67,7 +67,7 @@ from engine.model.declare import Action, Model, ResourceKind
 from engine.records import Fingerprint
 
 __all__ = ["JourneyFailed", "CompiledWalk", "DrawnData", "Session", "RESOURCE_PICK", "Picker", "action_strategy",
-           "CHOICE_BUDGET"]
+           "CHOICE_BUDGET", "CHOICE_LIMIT"]
 
 RESOURCE_PICK = st.integers(0, 255)
 _SEEDS = 2**32  # a step's third draw, with the picks so far, seeds the draw of its data
@@ -75,7 +75,7 @@ STEP_LABEL = calc_label_from_name("journeys: one step")
 # Hypothesis's budget per example, in bytes of its choices serialized (a step's three draws take about
 # 8): it discards an example that draws more. A journey takes no step past 80% of it, as stateful tests.
 CHOICE_BUDGET = 8 * 1024
-_CHOICE_LIMIT = int(0.8 * CHOICE_BUDGET)
+CHOICE_LIMIT = int(0.8 * CHOICE_BUDGET)
 _MODULUS = 2**32
 _MULTIPLIER = 1_000_003
 _SCRAMBLE = 2_654_435_761  # odd: multiplying by it permutes 32-bit numbers
@@ -214,7 +214,7 @@ class CompiledWalk:
         picker = Picker(session.round_number)
         try:
             for _ in range(max_steps):
-                if data.length > _CHOICE_LIMIT:  # past this Hypothesis would discard the example
+                if data.length > CHOICE_LIMIT:  # past this Hypothesis would discard the example
                     break
                 data.start_span(STEP_LABEL)  # Hypothesis's mutations swap and copy whole steps
                 high = data.draw_integer(0, 255)

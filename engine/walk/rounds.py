@@ -3,7 +3,8 @@
 ``RoundNotes`` turns what a round's Hypothesis search raised into the run's course: an engine
 error (a subscriber broke, a host is not allowed) stops the run; a journey's failure was already
 investigated; a Flaky ending is said once per run; anything else is one notice. It also says once
-if a journey ended early because it had drawn most of Hypothesis's per-example budget of choices.
+if a journey ended early because it had drawn most of Hypothesis's per-example budget of choices,
+and once per action whose data could not be drawn.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from hypothesis.errors import Flaky
 
 from engine.errors import JourneysError
 from engine.events import Event, Notice
-from engine.walk.machine import CHOICE_BUDGET, JourneyFailed
+from engine.walk.machine import CHOICE_BUDGET, CHOICE_LIMIT, JourneyFailed
 
 __all__ = ["RoundNotes", "file_revision"]
 
@@ -25,6 +26,7 @@ class RoundNotes:
         self.emit, self.run_id, self.max_steps = emit, run_id, max_steps
         self.flaky_rounds = 0  # rounds Hypothesis ended because the target answered differently
         self._short_journey_noted = False
+        self._rejected: set[str] = set()  # actions whose data could not be drawn, said once each
 
     def after_round(self, number: int, raised: BaseException) -> None:
         for error in _flatten(raised):
@@ -48,7 +50,7 @@ class RoundNotes:
         """Say once if journeys ended early (Hypothesis's per-example choice budget)."""
         if self._short_journey_noted or runner.ended or not 0 < len(runner.choices) < self.max_steps:
             return
-        if _choices_drawn() < 0.8 * CHOICE_BUDGET:  # it ended for another reason
+        if _choices_drawn() <= CHOICE_LIMIT:  # it ended for another reason
             return
         self._short_journey_noted = True
         self.emit(Notice(run_id=self.run_id, message=(
@@ -56,6 +58,17 @@ class RoundNotes:
             f"{self.max_steps} steps: a journey takes no step once its draws fill 80% of Hypothesis's "
             f"budget of {CHOICE_BUDGET:,} bytes per example (about 8 a step: from some 750 steps on); lower "
             "--max-steps")))
+
+
+    def data_rejected(self, action: str) -> None:
+        """An action's data strategies rejected three seeds in a row: its step was skipped (said once)."""
+        if action in self._rejected:
+            return
+        self._rejected.add(action)
+        self.emit(Notice(run_id=self.run_id, message=(
+            f"action {action!r}: its data strategies rejected three draws in a row (a filter or assume() that "
+            "seldom passes), so the step was skipped; build the data so that it needs no filter, or loosen "
+            "it (said once per action)")))
 
 
 def _choices_drawn() -> int:
